@@ -1,0 +1,60 @@
+"""The application factory.
+
+``create_app()`` is what uvicorn runs; tests pass their own settings and engine.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from api import errors
+from api.middleware import BodySizeLimit, RequestContext
+from api.routes import health
+from bgcheck import worker
+from bgcheck.db import make_engine
+from bgcheck.logs import configure_logging
+from bgcheck.settings import Settings, get_settings
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    owns_engine = engine is None
+    engine = engine or make_engine(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        embedded = threading.Thread(
+            target=worker.run, args=(engine, stop), name="embedded-worker", daemon=True
+        )
+        if settings.run_embedded_worker:
+            embedded.start()
+        yield
+        stop.set()
+        if embedded.is_alive():
+            embedded.join(timeout=10)
+        if owns_engine:
+            engine.dispose()
+
+    app = FastAPI(
+        title="bgcheck",
+        summary="Employee background checks: requests, consent, screening, review, audit.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    errors.install(app)
+    # Starlette runs the last-added middleware first: the request id exists before the cap.
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContext)
+    app.include_router(health.router)
+    return app

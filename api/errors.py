@@ -1,0 +1,145 @@
+"""The one place where errors become HTTP: RFC 9457 ``application/problem+json``.
+
+Every error answer has ``type``, ``title``, ``status``, ``detail`` and the request id.
+``detail`` says what to fix and never echoes submitted values (they may be PII).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from starlette.exceptions import HTTPException
+
+from bgcheck.errors import BgcheckError, Conflict, Forbidden, InvalidInput, NotFound, Unavailable
+from bgcheck.logs import get_logger
+
+PROBLEM_JSON: Final = "application/problem+json"
+TYPE_BASE: Final = "https://bgcheck.example/problems/"
+
+STATUS: Final[dict[type[BgcheckError], int]] = {
+    NotFound: 404,
+    Forbidden: 403,
+    Conflict: 409,
+    InvalidInput: 422,
+    Unavailable: 503,
+}
+
+log = get_logger(__name__)
+
+
+def problem_response(
+    status: int,
+    *,
+    title: str,
+    detail: str,
+    slug: str | None = None,
+    request_id: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body = {
+        "type": TYPE_BASE + slug if slug else "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "request_id": request_id,
+        **extra,
+    }
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def problem(request: Request, status: int, **fields: Any) -> JSONResponse:
+    return problem_response(status, request_id=getattr(request.state, "request_id", None), **fields)
+
+
+async def _bgcheck_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, BgcheckError)
+    status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
+    headers = {"Retry-After": "5"} if status == 503 else None
+    return problem(
+        request, status, title=exc.title, detail=exc.public_detail, slug=exc.slug, headers=headers
+    )
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or str(loc[0] if loc else "request")
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    if any(error.get("type") == "json_invalid" for error in errors):
+        return problem(
+            request,
+            400,
+            title="Malformed JSON",
+            detail="The body is not valid JSON.",
+            slug="malformed-json",
+        )
+    # Field names and messages only: the submitted values ("input") may be PII.
+    fields = [{"field": _location(tuple(e["loc"])), "message": e["msg"]} for e in errors]
+    detail = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
+    return problem(
+        request, 422, title="Invalid request", detail=detail, slug="validation", errors=fields
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else "Request failed."
+    title = {404: "Not found", 405: "Method not allowed", 413: "Request body too large"}.get(
+        exc.status_code, "Request failed"
+    )
+    return problem(request, exc.status_code, title=title, detail=detail, headers=exc.headers)
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.error("database unavailable", error_type=type(exc).__name__)
+    return problem(
+        request,
+        503,
+        title="Service unavailable",
+        slug="unavailable",
+        detail="The database is unavailable; try again shortly.",
+        headers={"Retry-After": "5"},
+    )
+
+
+async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
+    # A race that a service's own checks could not see (e.g. two creates of one email).
+    log.warning("integrity error", error_type=type(exc).__name__)
+    return problem(
+        request,
+        409,
+        title="Conflict",
+        slug="conflict",
+        detail="The change conflicts with data written at the same time; reload and retry.",
+    )
+
+
+def unexpected_error(request_id: str | None) -> JSONResponse:
+    """The answer to a bug: no internals, only the request id that finds the log line.
+
+    Sent by the request middleware, which logs the (redacted) traceback.
+    """
+    return problem_response(
+        500,
+        title="Internal error",
+        slug="internal",
+        detail="Something went wrong on our side; quote the request id when reporting it.",
+        request_id=request_id,
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(BgcheckError, _bgcheck_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(InterfaceError, _database_unavailable)
+    app.add_exception_handler(IntegrityError, _integrity_error)

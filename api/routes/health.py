@@ -1,0 +1,42 @@
+"""Liveness, readiness and metrics: unauthenticated, and free of any case data."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel
+from sqlalchemy.exc import SQLAlchemyError
+
+from api import metrics
+from api.deps import AppEngine
+from bgcheck.db import ping
+from bgcheck.errors import Unavailable
+
+router = APIRouter(tags=["health"])
+
+
+class Health(BaseModel):
+    status: str
+
+
+@router.get("/healthz", summary="The process is alive")
+def healthz() -> Health:
+    return Health(status="ok")
+
+
+@router.get(
+    "/readyz",
+    summary="The service can answer: the database is reachable",
+    responses={503: {"description": "The database is unreachable"}},
+)
+def readyz(engine: AppEngine) -> Health:
+    try:
+        ping(engine)
+    except SQLAlchemyError:
+        raise Unavailable("The database is unreachable.") from None
+    return Health(status="ready")
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+def metrics_endpoint() -> Response:
+    body, content_type = metrics.exposition()
+    return Response(body, media_type=content_type)

@@ -1,0 +1,24 @@
+"""Table models. Importing this package registers every table on ``SQLModel.metadata``.
+
+Table models skip validation: requests are validated by the schemas in ``api/schemas``
+and by the services before a row is built.
+"""
+
+from bgcheck.models.audit import AuditChainHead, AuditEvent
+from bgcheck.models.base import UTCDateTime, new_id, utcnow
+from bgcheck.models.cases import Case
+from bgcheck.models.departments import Department
+from bgcheck.models.users import User, UserDepartment, UserRole
+
+__all__ = [
+    "AuditChainHead",
+    "AuditEvent",
+    "Case",
+    "Department",
+    "UTCDateTime",
+    "User",
+    "UserDepartment",
+    "UserRole",
+    "new_id",
+    "utcnow",
+]

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlmodel import Field, SQLModel
+
+from bgcheck.models.base import UTCDateTime
+
+JSONDocument = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+class AuditEvent(SQLModel, table=True):
+    """One link of the append-only, hash-chained audit trail (see ``bgcheck.audit``)."""
+
+    __tablename__ = "audit_events"
+
+    seq: int = Field(sa_column=sa.Column(sa.BigInteger, primary_key=True, autoincrement=False))
+    occurred_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    actor_kind: str = Field(max_length=16)
+    actor_id: str | None = Field(default=None, max_length=64, index=True)
+    action: str = Field(max_length=64, index=True)
+    target_type: str | None = Field(default=None, max_length=32)
+    target_id: str | None = Field(default=None, max_length=64, index=True)
+    request_id: str | None = Field(default=None, max_length=64)
+    data: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDocument)
+    # A unique predecessor: two writers can never both extend the same link.
+    prev_hash: str = Field(max_length=64, unique=True)
+    hash: str = Field(max_length=64, unique=True)
+
+
+class AuditChainHead(SQLModel, table=True):
+    """The single row that serializes appends: locked FOR UPDATE by each writer."""
+
+    __tablename__ = "audit_chain_head"
+    __table_args__ = (sa.CheckConstraint("id = 1", name="single_row"),)
+
+    id: int = Field(default=1, primary_key=True)
+    seq: int = Field(default=0, sa_type=sa.BigInteger)
+    hash: str = Field(max_length=64)

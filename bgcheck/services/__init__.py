@@ -1,0 +1,1 @@
+"""Domain services: they change state, record audit events, and never commit."""

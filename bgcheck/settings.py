@@ -1,0 +1,133 @@
+"""Every setting of bgcheck: environment variables prefixed ``BGCHECK_``.
+
+One class, read once per process (``get_settings``). A bad value stops start-up with
+one line naming the variable (``SettingsError``), never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "BGCHECK_"
+
+# Values people paste from tutorials; a secret equal to one of these is no secret.
+PLACEHOLDER_SECRETS = frozenset({"changeme", "change-me", "secret", "password", "changethis"})
+
+log = logging.getLogger(__name__)
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    data_dir: Path = Field(
+        default=Path("var"), description="Folder for the embedded SQLite database and keys."
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default SQLite at $BGCHECK_DATA_DIR/bgcheck.db. "
+        "PostgreSQL: postgresql+psycopg://user@host/db",
+    )
+    keyring_file: Path | None = Field(default=None, description="JSON keyring, mode 0600.")
+    keyring: SecretStr | None = Field(default=None, description="The keyring JSON itself.")
+    jwt_secret: SecretStr | None = Field(
+        default=None, description="HS256 secret for access tokens (at least 32 characters)."
+    )
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    public_url: str = Field(
+        default="http://127.0.0.1:8000", description="Base URL used in links sent to people."
+    )
+    org_name: str = Field(default="bgcheck", min_length=1, max_length=120)
+
+    consent_ttl_days: int = Field(default=14, ge=1, le=365)
+    adverse_wait_business_days: int = Field(default=5, ge=0, le=60)
+    retention_years: int = Field(default=7, ge=1, le=100)
+    sandbox_delay_seconds: float = Field(default=2.0, ge=0, le=3600)
+    vendor: Literal["sandbox", "http"] = "sandbox"
+    embedded_worker: bool | None = Field(
+        default=None, description="Run the worker inside `serve`; default: on for SQLite."
+    )
+
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "console"] = "json"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _real_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        secret = value.get_secret_value()
+        if secret.strip().lower() in PLACEHOLDER_SECRETS:
+            raise ValueError("is a placeholder; generate one with `openssl rand -base64 48`")
+        if len(secret) < 32:
+            raise ValueError("must be at least 32 characters")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str | None) -> str | None:
+        if value is None or value.startswith(("sqlite://", "sqlite+pysqlite://")):
+            return value
+        if value.startswith(("postgresql+psycopg://", "postgresql://")):
+            # psycopg 3 is the driver we ship; plain postgresql:// would pick psycopg2.
+            return value.replace("postgresql://", "postgresql+psycopg://", 1)
+        raise ValueError("must be a sqlite:// or postgresql+psycopg:// URL")
+
+    @model_validator(mode="after")
+    def _warn_on_test_only_values(self) -> Settings:
+        if self.adverse_wait_business_days == 0:
+            log.warning(
+                "BGCHECK_ADVERSE_WAIT_BUSINESS_DAYS=0: candidates get no waiting period; "
+                "for testing only"
+            )
+        return self
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'bgcheck.db'}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.sqlalchemy_url.startswith("sqlite")
+
+    @property
+    def run_embedded_worker(self) -> bool:
+        return self.is_sqlite if self.embedded_worker is None else self.embedded_worker
+
+
+def env_name(field: str) -> str:
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment; turn a validation failure into one readable line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{env_name(str(err['loc'][0])) if err['loc'] else ENV_PREFIX + '*'}: "
+            f"{err['msg'].removeprefix('Value error, ')}"
+            for err in exc.errors()
+        )
+        raise SettingsError(f"invalid setting {problems}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

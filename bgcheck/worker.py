@@ -1,0 +1,76 @@
+"""The background worker: runs periodic jobs against the database until told to stop.
+
+Jobs are registered by the features that need them (the consent-expiry sweep, vendor
+outbox delivery, audit checkpoints). Each run of a job gets its own transaction, so a
+failing job is logged and retried on its next tick without stopping the others. Several
+workers may run at once: jobs coordinate through the database (row locks), not here.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from bgcheck.db import session_scope
+from bgcheck.logs import get_logger
+
+log = get_logger(__name__)
+
+
+@dataclass
+class Job:
+    name: str
+    every_seconds: float
+    run: Callable[[Session], object]
+    next_at: float = field(default=0.0)
+
+
+JOBS: list[Job] = []
+
+
+def register(name: str, every_seconds: float) -> Callable[[Callable[[Session], object]], Callable]:
+    """Decorator: ``@register("expire-invitations", 60)`` over ``def job(session): …``."""
+
+    def add(function: Callable[[Session], object]) -> Callable[[Session], object]:
+        JOBS.append(Job(name, every_seconds, function))
+        return function
+
+    return add
+
+
+def run_due(engine: Engine, jobs: list[Job], now: float) -> int:
+    """Run every job whose time has come, each in its own transaction; return how many ran."""
+    ran = 0
+    for job in jobs:
+        if job.next_at > now:
+            continue
+        job.next_at = now + job.every_seconds
+        try:
+            with session_scope(engine) as session:
+                job.run(session)
+            ran += 1
+        except Exception:
+            log.exception("job failed", job=job.name)
+    return ran
+
+
+def run(engine: Engine, stop: threading.Event, *, tick_seconds: float = 1.0) -> None:
+    """Loop until ``stop`` is set, waking each tick to run the jobs that are due."""
+    jobs = [Job(j.name, j.every_seconds, j.run) for j in JOBS]
+    log.info("worker started", jobs=[job.name for job in jobs])
+    while not stop.is_set():
+        run_due(engine, jobs, time.monotonic())
+        stop.wait(tick_seconds)
+    log.info("worker stopped")
+
+
+def stop_on_signals(stop: threading.Event) -> None:
+    """SIGTERM (docker stop) and SIGINT finish the current job, then end the loop."""
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bgcheck.settings import Settings, SettingsError, load_settings
+
+
+def test_embedded_default_is_sqlite_in_the_data_dir(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BGCHECK_DATA_DIR", "/srv/bg")
+    settings = load_settings()
+    assert settings.sqlalchemy_url == "sqlite:////srv/bg/bgcheck.db"
+    assert settings.is_sqlite
+    assert settings.run_embedded_worker
+
+
+def test_postgres_url_switches_backend_and_driver(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BGCHECK_DATABASE_URL", "postgresql://app@db:5432/bgcheck")
+    settings = load_settings()
+    assert settings.sqlalchemy_url == "postgresql+psycopg://app@db:5432/bgcheck"
+    assert not settings.is_sqlite
+    assert not settings.run_embedded_worker
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("BGCHECK_CONSENT_TTL_DAYS", "0"),
+        ("BGCHECK_CONSENT_TTL_DAYS", "fourteen"),
+        ("BGCHECK_ADVERSE_WAIT_BUSINESS_DAYS", "-1"),
+        ("BGCHECK_RETENTION_YEARS", "0"),
+        ("BGCHECK_SANDBOX_DELAY_SECONDS", "-2"),
+        ("BGCHECK_DATABASE_URL", "mysql://root@localhost/bg"),
+        ("BGCHECK_JWT_SECRET", "changeme"),
+        ("BGCHECK_JWT_SECRET", "too-short"),
+        ("BGCHECK_VENDOR", "acme"),
+        ("BGCHECK_EMBEDDED_WORKER", "maybe"),
+    ],
+)
+def test_invalid_value_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    message = str(raised.value)
+    assert variable in message
+    assert "\n" not in message
+
+
+def test_secret_never_appears_in_the_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BGCHECK_JWT_SECRET", "hunter2-is-short")
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    assert "hunter2" not in str(raised.value)
+
+
+def test_zero_waiting_period_is_allowed_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("BGCHECK_ADVERSE_WAIT_BUSINESS_DAYS", "0")
+    assert load_settings().adverse_wait_business_days == 0
+    assert "for testing only" in caplog.text
+
+
+def test_secrets_are_hidden_in_repr() -> None:
+    settings = Settings(jwt_secret="x" * 40)
+    assert "x" * 40 not in repr(settings)
+
+
+def test_cli_stops_with_one_line_on_bad_settings(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bgcheck", "db", "current"],
+        env={"BGCHECK_CONSENT_TTL_DAYS": "0", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "BGCHECK_CONSENT_TTL_DAYS" in lines[0]
