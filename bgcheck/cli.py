@@ -50,6 +50,14 @@ def engine_for(config: Settings) -> Engine:
     return make_engine(config)
 
 
+def prepare_database(config: Settings, engine: Engine) -> None:
+    """Embedded mode migrates by itself; production refuses to run on an old schema."""
+    if config.is_sqlite:
+        migrate.upgrade(engine)
+    elif migrate.current(engine) != migrate.head():
+        fail("the database schema is not current: run `bgcheck db upgrade` first")
+
+
 @app.command(epilog="Example: BGCHECK_DATA_DIR=./var bgcheck serve --port 8000")
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -62,10 +70,7 @@ def serve(
     config = settings()
     engine = engine_for(config)
     try:
-        if config.is_sqlite:
-            migrate.upgrade(engine)
-        elif migrate.current(engine) != migrate.head():
-            fail("the database schema is not current: run `bgcheck db upgrade` first")
+        prepare_database(config, engine)
     finally:
         engine.dispose()
     # The API is named by import string, as a process manager would name it, so the
@@ -91,6 +96,7 @@ def worker(
     """Run the background jobs until SIGTERM or Ctrl-C (production: one or more workers)."""
     config = settings()
     engine = engine_for(config)
+    prepare_database(config, engine)
     stop = threading.Event()
     background.stop_on_signals(stop)
     try:

@@ -68,9 +68,9 @@ def test_every_response_carries_a_request_id(client: TestClient) -> None:
 
 def test_a_malformed_request_id_is_replaced(client: TestClient) -> None:
     hostile = "x" * 200
-    assert client.get("/healthz", headers={"X-Request-ID": hostile}).headers[
-        "x-request-id"
-    ] != (hostile)
+    assert client.get("/healthz", headers={"X-Request-ID": hostile}).headers["x-request-id"] != (
+        hostile
+    )
 
 
 def test_unknown_path_is_a_404_problem(client: TestClient) -> None:

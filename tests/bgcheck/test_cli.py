@@ -1,0 +1,144 @@
+"""The command line, driven as an operator would, on both backends."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import select
+from typer.testing import CliRunner
+
+from bgcheck import demo
+from bgcheck.cli import app
+from bgcheck.db import session_scope
+from bgcheck.models import User, UserRole
+from bgcheck.passwords import verify_password
+from bgcheck.settings import get_settings
+
+runner = CliRunner()
+
+COMMANDS = [
+    ["serve"],
+    ["worker"],
+    ["demo"],
+    ["db", "upgrade"],
+    ["db", "current"],
+    ["db", "revision"],
+    ["users", "create"],
+    ["users", "list"],
+]
+
+
+@pytest.fixture
+def cli_engine(fresh_engine, monkeypatch: pytest.MonkeyPatch, tmp_path) -> Iterator[Engine]:  # type: ignore[no-untyped-def]
+    """A fresh database that the CLI reaches through BGCHECK_DATABASE_URL."""
+    engine = fresh_engine()
+    url = engine.url.render_as_string(hide_password=False)
+    monkeypatch.setenv("BGCHECK_DATABASE_URL", url)
+    monkeypatch.setenv("BGCHECK_DATA_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    yield engine
+    get_settings.cache_clear()
+
+
+def test_help_lists_every_command() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for name in ("serve", "worker", "demo", "db", "users"):
+        assert name in result.output
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_every_command_has_help_with_an_example(command: list[str]) -> None:
+    result = runner.invoke(app, [*command, "--help"])
+    assert result.exit_code == 0
+    assert "Example: " in result.output
+    assert "bgcheck" in result.output.split("Example: ")[1]
+
+
+def test_users_create_reads_the_password_from_stdin(cli_engine: Engine) -> None:
+    runner.invoke(app, ["demo", "--allow-non-embedded"], catch_exceptions=False)
+    result = runner.invoke(
+        app,
+        [
+            "users",
+            "create",
+            "--email",
+            " New.Partner@Example.EDU ",
+            "--role",
+            "hr",
+            "--department",
+            "fac",
+            "--display-name",
+            "New Partner",
+            "--password-stdin",
+        ],
+        input="a long enough passphrase\n",
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    with session_scope(cli_engine, read_only=True) as session:
+        user = session.exec(select(User).where(User.email == "new.partner@example.edu")).one()
+        roles = session.exec(select(UserRole.role).where(UserRole.user_id == user.id)).all()
+        assert roles == ["hr"]
+        assert user.password_hash is not None
+        assert verify_password("a long enough passphrase", user.password_hash)
+    listed = runner.invoke(app, ["users", "list"])
+    assert "new.partner@example.edu" in listed.output
+
+
+@pytest.mark.parametrize(
+    ("arguments", "stdin", "message"),
+    [
+        (
+            ["--email", "x@example.edu", "--role", "hr", "--password-stdin"],
+            "long enough pw!",
+            "department",
+        ),
+        (["--email", "x@example.edu", "--role", "hr", "--department", "NOPE"], "", "NOPE"),
+        (["--email", "not-an-email", "--role", "auditor"], "", "email"),
+        (
+            ["--email", "x@example.edu", "--role", "auditor", "--password-stdin"],
+            "short",
+            "at least 12",
+        ),
+        (["--email", "reviewer@demo.bgcheck.test", "--role", "reviewer"], "", "already exists"),
+    ],
+)
+def test_users_create_refuses_bad_input_with_one_line(
+    cli_engine: Engine, arguments: list[str], stdin: str, message: str
+) -> None:
+    runner.invoke(app, ["demo", "--allow-non-embedded"], catch_exceptions=False)
+    with session_scope(cli_engine, read_only=True) as session:
+        before = len(session.exec(select(User)).all())
+    result = runner.invoke(app, ["users", "create", *arguments], input=stdin)
+    assert result.exit_code == 2
+    assert message in result.output
+    with session_scope(cli_engine, read_only=True) as session:
+        assert len(session.exec(select(User)).all()) == before
+
+
+def test_demo_seeds_one_user_per_role_and_is_idempotent(cli_engine: Engine) -> None:
+    first = runner.invoke(app, ["demo", "--allow-non-embedded"], catch_exceptions=False)
+    second = runner.invoke(app, ["demo", "--allow-non-embedded"], catch_exceptions=False)
+    assert first.exit_code == second.exit_code == 0
+    assert f"({len(demo.USERS)} new)" in first.output
+    assert "(0 new)" in second.output
+    with session_scope(cli_engine, read_only=True) as session:
+        roles = set(session.exec(select(UserRole.role)).all())
+        assert roles == {"hr", "reviewer", "manager", "auditor", "admin"}
+        assert len(session.exec(select(User)).all()) == len(demo.USERS)
+
+
+def test_demo_refuses_a_production_database_without_the_flag(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BGCHECK_DATABASE_URL", "postgresql+psycopg://app@db.invalid/bgcheck")
+    get_settings.cache_clear()
+    try:
+        result = runner.invoke(app, ["demo"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 2
+    assert "refusing" in result.output

@@ -1,0 +1,110 @@
+"""Database behaviour both backends must share."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from bgcheck.db import make_engine, session_scope
+from bgcheck.models import Case, Department, User
+from bgcheck.settings import Settings
+
+
+def test_embedded_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    engine = make_engine(Settings(data_dir=tmp_path / "nested" / "var"))
+    with engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    engine.dispose()
+    assert (tmp_path / "nested" / "var" / "bgcheck.db").exists()
+
+
+def test_sqlite_writers_queue_instead_of_failing(fresh_engine, backend: str) -> None:  # type: ignore[no-untyped-def]
+    """A read-then-write transaction must not fail when another writer commits meanwhile."""
+    engine: Engine = fresh_engine()
+    with session_scope(engine) as setup:
+        setup.add(Department(code="Q", name="Queue"))
+    errors: list[BaseException] = []
+
+    def read_then_write(name: str) -> None:
+        try:
+            with session_scope(engine) as session:
+                session.exec(select(Department)).all()
+                time.sleep(0.05)
+                session.add(Department(code=name, name=name))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=read_then_write, args=(f"T{i}",)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with session_scope(engine, read_only=True) as session:
+        assert len(session.exec(select(Department)).all()) == 9
+
+
+def test_foreign_keys_are_enforced(db: Session) -> None:
+    orphan = Case(
+        department_id=uuid.uuid4(),
+        position_title="Groundskeeper",
+        package="standard",
+        created_by=uuid.uuid4(),
+    )
+    db.add(orphan)
+    with pytest.raises(IntegrityError):
+        db.flush()
+
+
+def test_times_come_back_aware_utc_with_microseconds(db: Session) -> None:
+    eastern = timezone(timedelta(hours=-5))
+    moment = datetime(2026, 3, 8, 1, 59, 59, 123456, tzinfo=eastern)
+    department = Department(code="UTC", name="Time", created_at=moment)
+    db.add(department)
+    db.flush()
+    db.expire_all()
+    stored = db.get(Department, department.id)
+    assert stored is not None
+    assert stored.created_at == moment
+    assert stored.created_at.tzinfo == UTC
+    assert stored.created_at.microsecond == 123456
+
+
+def test_naive_times_are_refused(db: Session) -> None:
+    db.add(Department(code="NAIVE", name="Naive", created_at=datetime(2026, 1, 1)))  # noqa: DTZ001
+    with pytest.raises(Exception, match="naive datetime"):
+        db.flush()
+
+
+def test_a_case_id_is_known_before_the_row_is_written(db: Session) -> None:
+    department = Department(code="IDS", name="Ids")
+    user = User(email="ids@example.edu", display_name="Ids")
+    case = Case(
+        department_id=department.id,
+        position_title="Analyst",
+        package="standard",
+        created_by=user.id,
+    )
+    known_before = case.id
+    db.add_all([department, user])
+    db.flush()
+    db.add(case)
+    db.flush()
+    assert isinstance(known_before, uuid.UUID)
+    assert db.get(Case, known_before) is case
+
+
+def test_emails_are_unique(db: Session) -> None:
+    db.add(User(email="same@example.edu", display_name="One"))
+    db.flush()
+    db.add(User(email="same@example.edu", display_name="Two"))
+    with pytest.raises(IntegrityError):
+        db.flush()

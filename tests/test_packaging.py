@@ -1,0 +1,82 @@
+"""What a fresh install and the container image depend on."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bgcheck.cli import app as cli_app
+from bgcheck.settings import ENV_PREFIX, Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+DOCKERFILE = (ROOT / "docker" / "Dockerfile").read_text()
+COMPOSE = yaml.safe_load((ROOT / "docker" / "compose.yaml").read_text())
+
+
+def test_only_the_maintained_passlib_fork_is_installed() -> None:
+    # libpass and the abandoned passlib both install the `passlib` module; one must win.
+    assert metadata.version("libpass")
+    with pytest.raises(metadata.PackageNotFoundError):
+        metadata.distribution("passlib")
+
+
+def test_every_dependency_has_a_floor() -> None:
+    project = PYPROJECT["project"]
+    requirements = project["dependencies"] + project["optional-dependencies"]["dev"]
+    assert all(">=" in requirement for requirement in requirements), requirements
+
+
+def test_the_console_script_is_the_typer_app() -> None:
+    assert PYPROJECT["project"]["scripts"]["bgcheck"] == "bgcheck.cli:app"
+    assert cli_app.registered_commands
+
+
+def command_names() -> set[str]:
+    names = {command.name or command.callback.__name__ for command in cli_app.registered_commands}
+    return names | {group.name for group in cli_app.registered_groups}
+
+
+def compose_environments() -> list[dict[str, str]]:
+    return [service.get("environment", {}) for service in COMPOSE["services"].values()]
+
+
+def test_every_bgcheck_variable_in_compose_is_a_real_setting() -> None:
+    fields = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    used = {name for env in compose_environments() for name in env if name.startswith(ENV_PREFIX)}
+    assert used, "compose sets no BGCHECK_ variable"
+    assert used <= fields, used - fields
+
+
+def test_compose_configures_bgcheck_only_through_bgcheck_variables() -> None:
+    for name, service in COMPOSE["services"].items():
+        if service.get("image", "").startswith("bgcheck"):
+            assert all(key.startswith(ENV_PREFIX) for key in service.get("environment", {})), name
+
+
+def test_compose_runs_postgres_api_and_worker_with_real_commands() -> None:
+    services = COMPOSE["services"]
+    assert services["db"]["image"].startswith("postgres")
+    for name in ("api", "worker", "migrate"):
+        assert services[name]["command"][0] in command_names(), name
+
+
+def test_the_image_entry_point_is_the_bgcheck_command() -> None:
+    entrypoint = re.search(r'^ENTRYPOINT \["([^"]+)"\]', DOCKERFILE, re.MULTILINE)
+    command = re.search(r'^CMD \["([^"]+)"', DOCKERFILE, re.MULTILINE)
+    assert entrypoint is not None
+    assert command is not None
+    assert entrypoint.group(1) in PYPROJECT["project"]["scripts"]
+    assert command.group(1) in command_names()
+
+
+def test_the_image_runs_as_a_non_root_user_with_a_healthcheck() -> None:
+    final_stage = DOCKERFILE.split("\nFROM ")[-1]
+    assert re.search(r"^USER (?!root)\w+", final_stage, re.MULTILINE)
+    assert "HEALTHCHECK" in final_stage
+    assert "build-essential" not in final_stage

@@ -1,0 +1,83 @@
+"""`bgcheck serve` as `make run` starts it: a real process answering real HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    data_dir = tmp_path_factory.mktemp("served")
+    port = free_port()
+    log_path = data_dir / "serve.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BGCHECK_")}
+    env |= {"BGCHECK_DATA_DIR": str(data_dir), "BGCHECK_EMBEDDED_WORKER": "true"}
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bgcheck", "serve", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"serve did not start:\n{log_path.read_text()}")
+            time.sleep(0.2)
+        yield base, log_path
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_serve_migrates_the_embedded_database_and_is_ready(served: tuple[str, Path]) -> None:
+    base, _ = served
+    assert httpx.get(f"{base}/readyz").json() == {"status": "ready"}
+
+
+def test_serve_offers_the_interactive_docs(served: tuple[str, Path]) -> None:
+    base, _ = served
+    docs = httpx.get(f"{base}/docs")
+    assert docs.status_code == 200
+    assert "swagger" in docs.text.lower()
+    assert httpx.get(f"{base}/openapi.json").json()["info"]["title"] == "bgcheck"
+
+
+def test_serve_answers_problem_json_over_real_http(served: tuple[str, Path]) -> None:
+    base, _ = served
+    response = httpx.get(f"{base}/api/v1/no-such-thing")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_serve_logs_one_json_object_per_line(served: tuple[str, Path]) -> None:
+    base, log_path = served
+    httpx.get(f"{base}/healthz", headers={"X-Request-ID": "serve-test-0001"})
+    time.sleep(0.2)
+    records = [json.loads(line) for line in log_path.read_text().splitlines() if line]
+    requests = [r for r in records if r.get("event") == "request"]
+    assert any(r["request_id"] == "serve-test-0001" for r in requests)
+    assert any(r.get("event") == "worker started" for r in records)
