@@ -1,0 +1,244 @@
+"""Envelope encryption: per-case data keys wrapped by the keyring's KEK, and sealed fields.
+
+Stored forms (all integers big-endian; see docs/vault.md for the full description):
+
+* wrapped data key, version 1::
+
+      0x01 | len(kek_id): 1 byte | kek_id: ASCII | dek_id: 16 | nonce: 12 | AES-GCM(dek): 32+16
+
+  associated data: frame("bgcheck.vault.dek", header, case_id), header = all bytes before
+  the nonce. Moving it to another case, or editing the KEK id or DEK id, fails to unwrap.
+
+* sealed field, version 1::
+
+      0x01 | dek_id: 16 | nonce: 12 | AES-GCM(plaintext): n+16
+
+  associated data: frame("bgcheck.vault.field", header, table, column, row_id), header =
+  the format byte and the DEK id. Moving it to another row, column or table fails to open.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from bgcheck.vault.errors import DecryptionError
+from bgcheck.vault.framing import RowId, canonical_id, frame, require_label
+from bgcheck.vault.keyring import KEY_BYTES, Keyring
+
+FORMAT_V1 = 0x01
+"""The format byte of both stored forms; a new scheme gets a new byte, old ones stay readable."""
+
+DEK_ID_BYTES = 16
+NONCE_BYTES = 12
+TAG_BYTES = 16
+
+_FIELD_LABEL = b"bgcheck.vault.field"
+_DEK_LABEL = b"bgcheck.vault.dek"
+_FIELD_HEADER = 1 + DEK_ID_BYTES
+_WRAPPED_DEK_BYTES = KEY_BYTES + TAG_BYTES
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class DataKey:
+    """A case's data key. ``id`` is public and recorded in every field it seals."""
+
+    id: bytes
+    key: bytes = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.id, bytes) or len(self.id) != DEK_ID_BYTES:
+            raise ValueError(f"a data key id is {DEK_ID_BYTES} bytes")
+        if not isinstance(self.key, bytes) or len(self.key) != KEY_BYTES:
+            raise ValueError(f"a data key is {KEY_BYTES} bytes")
+
+    @classmethod
+    def generate(cls) -> DataKey:
+        return cls(id=secrets.token_bytes(DEK_ID_BYTES), key=secrets.token_bytes(KEY_BYTES))
+
+    def __repr__(self) -> str:
+        return f"DataKey(id={self.id.hex()!r})"
+
+
+@dataclass(frozen=True)
+class WrappedKey:
+    """A data key encrypted under one KEK; safe to store beside the case.
+
+    ``kek_id`` is public so a rotation job can find the keys still under an old KEK.
+    """
+
+    kek_id: str
+    dek_id: bytes
+    nonce: bytes
+    ciphertext: bytes
+
+    def to_bytes(self) -> bytes:
+        return _wrapped_header(self.kek_id, self.dek_id) + self.nonce + self.ciphertext
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> WrappedKey:
+        """Parse the stored form; a malformed value is a DecryptionError, like a bad tag."""
+        data = bytes(data)
+        if len(data) < 2 or data[0] != FORMAT_V1:
+            raise DecryptionError("wrapped data key: unknown or missing format byte")
+        id_len = data[1]
+        expected = 2 + id_len + DEK_ID_BYTES + NONCE_BYTES + _WRAPPED_DEK_BYTES
+        if id_len == 0 or len(data) != expected:
+            raise DecryptionError("wrapped data key: malformed")
+        try:
+            kek_id = data[2 : 2 + id_len].decode("ascii")
+        except UnicodeDecodeError:
+            kek_id = ""
+        if not kek_id:
+            raise DecryptionError("wrapped data key: malformed KEK id")
+        offset = 2 + id_len
+        dek_id = data[offset : offset + DEK_ID_BYTES]
+        offset += DEK_ID_BYTES
+        nonce = data[offset : offset + NONCE_BYTES]
+        return cls(
+            kek_id=kek_id, dek_id=dek_id, nonce=nonce, ciphertext=data[offset + NONCE_BYTES :]
+        )
+
+
+def _wrapped_header(kek_id: str, dek_id: bytes) -> bytes:
+    encoded = kek_id.encode("ascii")
+    return bytes([FORMAT_V1, len(encoded)]) + encoded + dek_id
+
+
+def _dek_aad(kek_id: str, dek_id: bytes, case_id: RowId) -> bytes:
+    return frame(_DEK_LABEL, _wrapped_header(kek_id, dek_id), canonical_id(case_id))
+
+
+# -- data keys ------------------------------------------------------------------------------
+
+
+def wrap(keyring: Keyring, dek: DataKey, *, case_id: RowId) -> WrappedKey:
+    """Encrypt a case's data key under the active KEK, bound to that case."""
+    kek = keyring.active_kek
+    nonce = secrets.token_bytes(NONCE_BYTES)
+    sealed = AESGCM(kek.key).encrypt(nonce, dek.key, _dek_aad(kek.id, dek.id, case_id))
+    return WrappedKey(kek_id=kek.id, dek_id=dek.id, nonce=nonce, ciphertext=sealed)
+
+
+def unwrap(keyring: Keyring, wrapped: WrappedKey, *, case_id: RowId) -> DataKey:
+    """The case's data key; KeyNotFound if its KEK was retired, else DecryptionError."""
+    kek = keyring.kek(wrapped.kek_id)
+    if len(wrapped.dek_id) != DEK_ID_BYTES or len(wrapped.nonce) != NONCE_BYTES:
+        raise DecryptionError("wrapped data key: malformed")
+    aad = _dek_aad(wrapped.kek_id, wrapped.dek_id, case_id)
+    try:
+        key = AESGCM(kek.key).decrypt(wrapped.nonce, wrapped.ciphertext, aad)
+    except InvalidTag:
+        key = None
+    if key is None or len(key) != KEY_BYTES:
+        raise DecryptionError(
+            f"wrapped data key did not open under KEK {wrapped.kek_id!r} for this case "
+            "(moved from another case, or tampered)"
+        )
+    return DataKey(id=wrapped.dek_id, key=key)
+
+
+def rewrap(keyring: Keyring, wrapped: WrappedKey, *, case_id: RowId) -> WrappedKey:
+    """Move a wrapped key to the active KEK; the data key, and so every field, is unchanged.
+
+    Always unwraps first (a key that does not belong to this case is never re-wrapped) and
+    returns ``wrapped`` itself when it is already under the active KEK, so a resumed
+    rotation can run over the same rows again at little cost.
+    """
+    dek = unwrap(keyring, wrapped, case_id=case_id)
+    if wrapped.kek_id == keyring.active_kek_id:
+        return wrapped
+    return wrap(keyring, dek, case_id=case_id)
+
+
+# -- fields ---------------------------------------------------------------------------------
+
+
+def _field_aad(header: bytes, table: str, column: str, row_id: RowId) -> bytes:
+    return frame(
+        _FIELD_LABEL,
+        header,
+        require_label(table, "table"),
+        require_label(column, "column"),
+        canonical_id(row_id),
+    )
+
+
+def seal(dek: DataKey, plaintext: str | bytes, *, table: str, column: str, row_id: RowId) -> bytes:
+    """Encrypt one field value for one row; str is stored as UTF-8."""
+    if isinstance(plaintext, str):
+        try:
+            data = plaintext.encode("utf-8")
+        except UnicodeEncodeError:
+            data = None  # not raised here: the codec error would quote the text
+        if data is None:
+            raise ValueError("plaintext is not encodable as UTF-8 (lone surrogate)")
+    elif isinstance(plaintext, bytes):
+        data = plaintext
+    else:
+        raise TypeError(f"seal takes str or bytes, not {type(plaintext).__name__}")
+    header = bytes([FORMAT_V1]) + dek.id
+    nonce = secrets.token_bytes(NONCE_BYTES)
+    aad = _field_aad(header, table, column, row_id)
+    return header + nonce + AESGCM(dek.key).encrypt(nonce, data, aad)
+
+
+def unseal(dek: DataKey, sealed: bytes, *, table: str, column: str, row_id: RowId) -> bytes:
+    """The plaintext bytes, or DecryptionError; never a partial or unauthenticated result."""
+    where = f"{table}.{column}"
+    sealed = bytes(sealed)
+    aad = _field_aad(sealed[:_FIELD_HEADER], table, column, row_id)
+    if len(sealed) < _FIELD_HEADER + NONCE_BYTES + TAG_BYTES or sealed[0] != FORMAT_V1:
+        raise DecryptionError(f"{where}: not a sealed value of a known format")
+    if not hmac.compare_digest(sealed[1:_FIELD_HEADER], dek.id):
+        raise DecryptionError(f"{where}: sealed under a different data key")
+    nonce = sealed[_FIELD_HEADER : _FIELD_HEADER + NONCE_BYTES]
+    try:
+        plaintext = AESGCM(dek.key).decrypt(nonce, sealed[_FIELD_HEADER + NONCE_BYTES :], aad)
+    except InvalidTag:
+        plaintext = None
+    if plaintext is None:
+        raise DecryptionError(f"{where}: did not authenticate (other row or column, or tampered)")
+    return plaintext
+
+
+def unseal_text(dek: DataKey, sealed: bytes, *, table: str, column: str, row_id: RowId) -> str:
+    data = unseal(dek, sealed, table=table, column=column, row_id=row_id)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None  # not raised here: the codec error would carry the plaintext
+    if text is None:
+        raise DecryptionError(f"{table}.{column}: sealed value is not UTF-8 text")
+    return text
+
+
+def seal_json(dek: DataKey, value: Any, *, table: str, column: str, row_id: RowId) -> bytes:
+    """Seal a structured value (addresses, the vendor report) as compact, sorted JSON.
+
+    Dates and other non-JSON types must be converted first (``model_dump(mode="json")``).
+    """
+    text = json.dumps(
+        value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
+    )
+    return seal(dek, text, table=table, column=column, row_id=row_id)
+
+
+def unseal_json(dek: DataKey, sealed: bytes, *, table: str, column: str, row_id: RowId) -> Any:
+    text = unseal_text(dek, sealed, table=table, column=column, row_id=row_id)
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = _NOT_JSON  # not raised here: JSONDecodeError keeps the whole document
+    if value is _NOT_JSON:
+        raise DecryptionError(f"{table}.{column}: sealed value is not JSON")
+    return value
+
+
+_NOT_JSON = object()

@@ -1,0 +1,53 @@
+"""Unambiguous byte encodings for associated data and key-derivation labels.
+
+Naive concatenation makes ("ab", "c") and ("a", "bc") the same bytes, which would let a
+ciphertext bound to one place authenticate in another. Every part is therefore prefixed
+with its length.
+"""
+
+from __future__ import annotations
+
+import struct
+from uuid import UUID
+
+RowId = UUID | str | int
+"""What identifies a row or a case: UUID, its string form, or an integer key."""
+
+_MAX_PART = 0xFFFF_FFFF
+
+
+def frame(*parts: bytes | str) -> bytes:
+    """Each part as a 4-byte big-endian length followed by its bytes (str as UTF-8)."""
+    out = bytearray()
+    for part in parts:
+        data = part.encode("utf-8") if isinstance(part, str) else bytes(part)
+        if len(data) > _MAX_PART:
+            raise ValueError("framed part longer than 4 GiB")
+        out += struct.pack(">I", len(data))
+        out += data
+    return bytes(out)
+
+
+def canonical_id(value: RowId) -> str:
+    """One spelling per identifier, so UUID(x) and str(UUID(x)) bind to the same row.
+
+    A string is taken as given (not re-parsed): callers pass ids the way they store them.
+    """
+    if isinstance(value, bool):
+        raise TypeError("row and case ids are UUID, str or int, not bool")
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        if not value:
+            raise ValueError("row and case ids must not be empty")
+        return value
+    raise TypeError(f"row and case ids are UUID, str or int, not {type(value).__name__}")
+
+
+def require_label(value: str, what: str) -> str:
+    """Table, column and index names are code constants; an empty one is a bug."""
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{what} must be a non-empty string")
+    return value

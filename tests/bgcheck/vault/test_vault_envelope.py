@@ -1,0 +1,280 @@
+"""Envelope encryption: what a stored ciphertext or wrapped key does when moved or altered."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from bgcheck.vault import (
+    DataKey,
+    DecryptionError,
+    KeyNotFound,
+    Keyring,
+    WrappedKey,
+    rewrap,
+    seal,
+    seal_json,
+    unseal,
+    unseal_json,
+    unseal_text,
+    unwrap,
+    wrap,
+)
+from bgcheck.vault.framing import frame
+
+KEYRING = Keyring.generate()
+DEK = DataKey.generate()
+ROW = uuid.UUID("8d3c2a4e-5b1f-4c7a-9e2d-6f0a1b2c3d4e")
+PLACE = {"table": "candidates", "column": "ssn", "row_id": ROW}
+
+names = st.text(min_size=1, max_size=20)
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**53), max_value=2**53)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+# -- fields ---------------------------------------------------------------------------------
+
+
+@given(st.text())
+def test_any_text_round_trips(text: str) -> None:
+    assert unseal_text(DEK, seal(DEK, text, **PLACE), **PLACE) == text
+
+
+@given(st.binary())
+def test_any_bytes_round_trip(data: bytes) -> None:
+    assert unseal(DEK, seal(DEK, data, **PLACE), **PLACE) == data
+
+
+def test_empty_and_non_latin_text_round_trip() -> None:
+    for text in ("", "Zoë Ñúñez-O'Brien", "王小明", "🙂 line\nbreak", "\x00"):
+        assert unseal_text(DEK, seal(DEK, text, **PLACE), **PLACE) == text
+
+
+@given(json_values)
+def test_json_values_round_trip(value: object) -> None:
+    assert unseal_json(DEK, seal_json(DEK, value, **PLACE), **PLACE) == value
+
+
+def test_address_history_round_trips_as_json() -> None:
+    addresses = [
+        {"line1": "1 Main St", "city": "Boston", "state": "MA", "postal_code": "02110"},
+        {"line1": "9 Elm Rd", "line2": None, "city": "Salem", "state": "MA", "from": "2019-05"},
+    ]
+    place = {"table": "candidates", "column": "addresses", "row_id": ROW}
+    assert unseal_json(DEK, seal_json(DEK, addresses, **place), **place) == addresses
+
+
+def test_the_same_value_sealed_twice_looks_different() -> None:
+    """A fresh nonce each time: equal SSNs must not show up as equal ciphertexts."""
+    assert seal(DEK, "123-45-6789", **PLACE) != seal(DEK, "123-45-6789", **PLACE)
+
+
+@given(st.binary(min_size=0, max_size=64), st.data())
+def test_any_flipped_byte_is_refused(plaintext: bytes, data: st.DataObject) -> None:
+    sealed = bytearray(seal(DEK, plaintext, **PLACE))
+    position = data.draw(st.integers(min_value=0, max_value=len(sealed) - 1))
+    sealed[position] ^= data.draw(st.integers(min_value=1, max_value=255))
+    with pytest.raises(DecryptionError):
+        unseal(DEK, bytes(sealed), **PLACE)
+
+
+@given(st.binary(max_size=32), st.data())
+def test_truncated_or_extended_ciphertexts_are_refused(
+    plaintext: bytes, data: st.DataObject
+) -> None:
+    sealed = seal(DEK, plaintext, **PLACE)
+    cut = data.draw(st.integers(min_value=0, max_value=len(sealed) - 1))
+    with pytest.raises(DecryptionError):
+        unseal(DEK, sealed[:cut], **PLACE)
+    with pytest.raises(DecryptionError):
+        unseal(DEK, sealed + data.draw(st.binary(min_size=1, max_size=8)), **PLACE)
+
+
+@given(
+    st.sampled_from(["table", "column", "row_id"]),
+    st.one_of(names, st.uuids(), st.integers(min_value=0)),
+)
+def test_a_ciphertext_moved_to_another_place_is_refused(part: str, elsewhere: object) -> None:
+    target = {**PLACE, part: str(elsewhere) if part != "row_id" else elsewhere}
+    assume(str(target[part]) != str(PLACE[part]))
+    sealed = seal(DEK, "123-45-6789", **PLACE)
+    with pytest.raises(DecryptionError):
+        unseal(DEK, sealed, **target)
+
+
+def test_a_ciphertext_copied_to_another_candidate_row_is_refused() -> None:
+    other_row = uuid.uuid4()
+    sealed = seal(DEK, "123-45-6789", **PLACE)
+    with pytest.raises(DecryptionError):
+        unseal(DEK, sealed, table="candidates", column="ssn", row_id=other_row)
+
+
+def test_place_names_are_not_concatenated() -> None:
+    """("ab", "c") and ("a", "bc") are different places, not both "abc"."""
+    sealed = seal(DEK, "x", table="ab", column="c", row_id="1")
+    with pytest.raises(DecryptionError):
+        unseal(DEK, sealed, table="a", column="bc", row_id="1")
+
+
+def test_a_row_may_be_named_by_uuid_or_its_string_form() -> None:
+    sealed = seal(DEK, "x", table="candidates", column="ssn", row_id=ROW)
+    assert unseal(DEK, sealed, table="candidates", column="ssn", row_id=str(ROW)) == b"x"
+
+
+def test_another_cases_data_key_is_refused() -> None:
+    sealed = seal(DEK, "123-45-6789", **PLACE)
+    with pytest.raises(DecryptionError, match="different data key"):
+        unseal(DataKey.generate(), sealed, **PLACE)
+
+
+def test_a_wrong_key_under_the_right_id_is_refused() -> None:
+    sealed = seal(DEK, "123-45-6789", **PLACE)
+    impostor = DataKey(id=DEK.id, key=DataKey.generate().key)
+    with pytest.raises(DecryptionError):
+        unseal(impostor, sealed, **PLACE)
+
+
+def test_stored_field_format_matches_the_documentation() -> None:
+    """Pins the byte layout in docs/vault.md: an independent reader opens it."""
+    sealed = seal(DEK, "123-45-6789", **PLACE)
+    assert sealed[0] == 0x01
+    assert sealed[1:17] == DEK.id
+    assert len(sealed) == 1 + 16 + 12 + len("123-45-6789") + 16
+    aad = frame(b"bgcheck.vault.field", sealed[:17], b"candidates", b"ssn", str(ROW).encode())
+    assert AESGCM(DEK.key).decrypt(sealed[17:29], sealed[29:], aad) == b"123-45-6789"
+
+
+def test_text_and_json_readers_refuse_what_they_cannot_decode() -> None:
+    not_utf8 = seal(DEK, b"\xff\xfe", **PLACE)
+    with pytest.raises(DecryptionError, match="not UTF-8") as caught:
+        unseal_text(DEK, not_utf8, **PLACE)
+    assert caught.value.__context__ is None  # the codec error would carry the bytes
+    with pytest.raises(DecryptionError, match="not JSON") as caught:
+        unseal_json(DEK, seal(DEK, "Jane Doe", **PLACE), **PLACE)
+    assert caught.value.__context__ is None
+
+
+def test_unencodable_text_is_refused_without_quoting_it() -> None:
+    with pytest.raises(ValueError, match="lone surrogate") as caught:
+        seal(DEK, "Jane\ud800Doe", **PLACE)
+    assert "Jane" not in str(caught.value)
+
+
+def test_an_empty_place_name_is_a_bug_not_a_binding() -> None:
+    with pytest.raises(ValueError, match="table"):
+        seal(DEK, "x", table="", column="ssn", row_id=ROW)
+
+
+def test_data_key_repr_shows_only_its_id() -> None:
+    text = repr(DEK)
+    assert DEK.id.hex() in text
+    assert DEK.key.hex() not in text
+    assert repr(DEK.key) not in text
+
+
+# -- data keys ------------------------------------------------------------------------------
+
+
+@given(st.uuids())
+def test_wrapped_key_round_trips_through_storage(case_id: uuid.UUID) -> None:
+    stored = wrap(KEYRING, DEK, case_id=case_id).to_bytes()
+    opened = unwrap(KEYRING, WrappedKey.from_bytes(stored), case_id=case_id)
+    assert opened.id == DEK.id
+    assert opened.key == DEK.key
+
+
+def test_wrapped_key_records_the_active_kek() -> None:
+    wrapped = wrap(KEYRING, DEK, case_id=ROW)
+    assert wrapped.kek_id == KEYRING.active_kek_id
+    stored = wrapped.to_bytes()
+    assert stored[0] == 0x01
+    assert stored[2 : 2 + stored[1]].decode() == KEYRING.active_kek_id
+
+
+@given(st.uuids(), st.uuids())
+def test_a_wrapped_key_moved_to_another_case_is_refused(a: uuid.UUID, b: uuid.UUID) -> None:
+    assume(a != b)
+    wrapped = wrap(KEYRING, DEK, case_id=a)
+    with pytest.raises(DecryptionError):
+        unwrap(KEYRING, wrapped, case_id=b)
+
+
+@given(st.data())
+def test_any_flipped_byte_in_a_wrapped_key_is_refused(data: st.DataObject) -> None:
+    stored = bytearray(wrap(KEYRING, DEK, case_id=ROW).to_bytes())
+    position = data.draw(st.integers(min_value=0, max_value=len(stored) - 1))
+    stored[position] ^= data.draw(st.integers(min_value=1, max_value=255))
+    # A changed KEK id names a key we do not have; every other change fails to decrypt.
+    with pytest.raises((DecryptionError, KeyNotFound)):
+        unwrap(KEYRING, WrappedKey.from_bytes(bytes(stored)), case_id=ROW)
+
+
+def test_a_wrapped_key_under_another_keyring_is_refused() -> None:
+    wrapped = wrap(KEYRING, DEK, case_id=ROW)
+    with pytest.raises(KeyNotFound):
+        unwrap(Keyring.generate(), wrapped, case_id=ROW)
+
+
+def test_rotation_keeps_old_data_readable_and_rewraps_under_the_new_kek() -> None:
+    case_id = uuid.uuid4()
+    place = {"table": "candidates", "column": "ssn", "row_id": case_id}
+    sealed = seal(DEK, "123-45-6789", **place)
+    old_wrapped = wrap(KEYRING, DEK, case_id=case_id)
+
+    rotated = KEYRING.rotate()
+    assert rotated.active_kek_id != KEYRING.active_kek_id
+    # Mid-rotation: rows not yet re-wrapped still open.
+    assert unseal_text(unwrap(rotated, old_wrapped, case_id=case_id), sealed, **place) == (
+        "123-45-6789"
+    )
+
+    new_wrapped = rewrap(rotated, old_wrapped, case_id=case_id)
+    assert new_wrapped.kek_id == rotated.active_kek_id
+    assert new_wrapped.dek_id == old_wrapped.dek_id
+    # Fields are not re-encrypted: the same ciphertext opens with the re-wrapped key.
+    assert unseal_text(unwrap(rotated, new_wrapped, case_id=case_id), sealed, **place) == (
+        "123-45-6789"
+    )
+
+    # Once every key is re-wrapped the old KEK can go; what still used it no longer opens.
+    retired = rotated.retire(KEYRING.active_kek_id)
+    assert unseal_text(unwrap(retired, new_wrapped, case_id=case_id), sealed, **place) == (
+        "123-45-6789"
+    )
+    with pytest.raises(KeyNotFound):
+        unwrap(retired, old_wrapped, case_id=case_id)
+
+
+def test_rewrap_is_a_no_op_for_keys_already_under_the_active_kek() -> None:
+    wrapped = wrap(KEYRING, DEK, case_id=ROW)
+    assert rewrap(KEYRING, wrapped, case_id=ROW) is wrapped
+
+
+def test_rewrap_refuses_a_key_that_belongs_to_another_case() -> None:
+    rotated = KEYRING.rotate()
+    wrapped = wrap(KEYRING, DEK, case_id=ROW)
+    with pytest.raises(DecryptionError):
+        rewrap(rotated, wrapped, case_id=uuid.uuid4())
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [b"", b"\x01", b"\x02" + bytes(90), b"\x01\x00" + bytes(76), b"\x01\x05abc"],
+    ids=["empty", "format-only", "unknown-format", "empty-kek-id", "short"],
+)
+def test_malformed_wrapped_keys_are_refused(stored: bytes) -> None:
+    with pytest.raises(DecryptionError):
+        WrappedKey.from_bytes(stored)
