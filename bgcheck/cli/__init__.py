@@ -1,0 +1,27 @@
+"""The ``bgcheck`` command line (Typer). Every command's ``--help`` ends with an example.
+
+One module per command group; this one only assembles them.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from bgcheck.cli import db, server, users
+
+app = typer.Typer(
+    help="bgcheck: employee background checks. Settings come from BGCHECK_* variables.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.command(epilog="Example: BGCHECK_DATA_DIR=./var bgcheck serve --port 8000")(server.serve)
+app.command(
+    epilog="Example: BGCHECK_DATABASE_URL=postgresql+psycopg://app@db/bgcheck bgcheck worker"
+)(server.worker)
+app.command(epilog="Example: bgcheck demo")(server.demo)
+app.add_typer(db.app, name="db", no_args_is_help=True)
+app.add_typer(users.app, name="users", no_args_is_help=True)
+
+
+def main() -> None:
+    app()

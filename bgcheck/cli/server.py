@@ -1,0 +1,67 @@
+"""``bgcheck serve``, ``bgcheck worker`` and ``bgcheck demo``: running the service."""
+
+from __future__ import annotations
+
+import threading
+from typing import Annotated
+
+import typer
+
+from bgcheck import demo as demo_data
+from bgcheck import migrate
+from bgcheck import worker as background
+from bgcheck.cli.common import CLI_ACTOR, database, fail, prepare_database, settings
+from bgcheck.db import session_scope
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
+) -> None:
+    """Serve the HTTP API. On SQLite (embedded mode) the migrations are applied first."""
+    import uvicorn
+
+    config = settings()
+    with database(config) as engine:
+        prepare_database(config, engine)
+    # The API is named by import string, as a process manager would name it, so the
+    # core package never imports the HTTP layer.
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        reload=reload,
+        access_log=False,
+        log_config=None,
+        proxy_headers=False,
+    )
+
+
+def worker(
+    tick: Annotated[float, typer.Option(help="Seconds between looks for due jobs.")] = 1.0,
+) -> None:
+    """Run the background jobs until SIGTERM or Ctrl-C (production: one or more workers)."""
+    config = settings()
+    with database(config) as engine:
+        prepare_database(config, engine)
+        stop = threading.Event()
+        background.stop_on_signals(stop)
+        background.run(engine, stop, tick_seconds=tick)
+
+
+def demo(
+    allow_non_embedded: Annotated[
+        bool, typer.Option(help="Seed a non-SQLite database too (never in production).")
+    ] = False,
+) -> None:
+    """Seed demo departments and one user per role (known passwords!), then say how to log in."""
+    config = settings()
+    if not config.is_sqlite and not allow_non_embedded:
+        fail("demo users have published passwords: refusing on a non-embedded database")
+    with database(config) as engine:
+        migrate.upgrade(engine)
+        with session_scope(engine) as session:
+            created = demo_data.seed(session, CLI_ACTOR)
+    typer.echo(demo_data.instructions(created, config))

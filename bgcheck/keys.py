@@ -1,0 +1,57 @@
+"""Where this process gets its keyring, from the settings.
+
+``BGCHECK_KEYRING`` (the JSON itself) wins over ``BGCHECK_KEYRING_FILE`` (a 0600 file).
+With neither set, the embedded mode (SQLite) generates ``$BGCHECK_DATA_DIR/keyring.json``
+on first run and warns loudly; PostgreSQL deployments must supply their own, because a
+keyring generated on one API host would be missing on the others.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bgcheck.logs import get_logger
+from bgcheck.settings import Settings, SettingsError
+from bgcheck.vault import Keyring, KeyringError, load_or_create_keyring
+
+EMBEDDED_KEYRING = "keyring.json"
+
+log = get_logger(__name__)
+
+
+def keyring_path(settings: Settings) -> Path | None:
+    """The file the keyring lives in, or None when it comes from the environment."""
+    if settings.keyring is not None:
+        return None
+    if settings.keyring_file is not None:
+        return settings.keyring_file
+    if settings.is_sqlite:
+        return settings.data_dir / EMBEDDED_KEYRING
+    return None
+
+
+def load_keyring(settings: Settings) -> Keyring:
+    """The keyring, or a SettingsError naming the variable to fix."""
+    try:
+        if settings.keyring is not None:
+            return Keyring.from_json(settings.keyring.get_secret_value())
+        if settings.keyring_file is not None:
+            return Keyring.load(settings.keyring_file)
+    except KeyringError as exc:
+        variable = "BGCHECK_KEYRING" if settings.keyring is not None else "BGCHECK_KEYRING_FILE"
+        raise SettingsError(f"invalid setting {variable}: {exc}") from None
+    if not settings.is_sqlite:
+        raise SettingsError(
+            "invalid setting BGCHECK_KEYRING_FILE: a PostgreSQL deployment needs a keyring "
+            "(BGCHECK_KEYRING_FILE or BGCHECK_KEYRING); create one with `bgcheck keys init`"
+        )
+    path = settings.data_dir / EMBEDDED_KEYRING
+    path.parent.mkdir(parents=True, exist_ok=True)
+    keyring, created = load_or_create_keyring(path)
+    if created:
+        log.warning(
+            "generated a new keyring for the embedded mode; production must supply its own "
+            "and back it up apart from the database",
+            path=str(path),
+        )
+    return keyring
