@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint fmt clean
+.PHONY: run test lint fmt clean bench-login
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "bgcheck needs Python 3.11 or newer")'
@@ -37,3 +37,6 @@ fmt: $(VENV)/.installed-dev
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+
+bench-login: $(VENV)/.installed-dev
+	$(BIN)/python bench/login.py

@@ -14,10 +14,12 @@ from sqlalchemy import Engine
 
 from api import errors
 from api.middleware import BodySizeLimit, RequestContext
-from api.routes import health
+from api.routes import auth, health, users
 from bgcheck import worker
 from bgcheck.db import make_engine
+from bgcheck.keys import load_jwt_secret
 from bgcheck.logs import configure_logging
+from bgcheck.services.auth import AuthConfig
 from bgcheck.settings import Settings, get_settings
 
 API_PREFIX = "/api/v1"
@@ -52,9 +54,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.auth = AuthConfig.from_settings(settings, load_jwt_secret(settings))
     errors.install(app)
     # Starlette runs the last-added middleware first: the request id exists before the cap.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext)
     app.include_router(health.router)
+    app.include_router(auth.router)
+    app.include_router(users.router)
     return app

@@ -1,16 +1,32 @@
-"""FastAPI dependencies shared by the routes, as ``Annotated`` aliases."""
+"""FastAPI dependencies shared by the routes, as ``Annotated`` aliases.
 
-from __future__ import annotations
+Two kinds of request session: ``DbSession`` for routes that change something (on SQLite
+it takes the write lock up front, see bgcheck.db) and ``ReadSession`` for routes that only
+read. The current actor is loaded through the same session as the route's, so one request
+uses one connection: ``CurrentActor`` goes with ``DbSession``, ``CurrentReader`` with
+``ReadSession``.
+"""
 
-from collections.abc import Iterator
-from typing import Annotated
+
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from bgcheck import policy
+from bgcheck.actors import Actor
 from bgcheck.db import session_scope
+from bgcheck.errors import Unauthenticated
+from bgcheck.models import utcnow
+from bgcheck.services import auth
 from bgcheck.settings import Settings
+
+TOKEN_URL = "/api/v1/auth/token"  # noqa: S105  (a path)
+
+oauth2 = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
 
 
 def get_settings(request: Request) -> Settings:
@@ -19,6 +35,10 @@ def get_settings(request: Request) -> Settings:
 
 def get_engine(request: Request) -> Engine:
     return request.app.state.engine
+
+
+def get_auth_config(request: Request) -> auth.AuthConfig:
+    return request.app.state.auth
 
 
 def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
@@ -35,7 +55,37 @@ def get_read_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator
 
 AppSettings = Annotated[Settings, Depends(get_settings)]
 AppEngine = Annotated[Engine, Depends(get_engine)]
+AppAuth = Annotated[auth.AuthConfig, Depends(get_auth_config)]
 # scope="function": the commit happens before the response leaves, so a failed commit
 # is reported to the caller instead of being lost after a 2xx.
 DbSession = Annotated[Session, Depends(get_session, scope="function")]
 ReadSession = Annotated[Session, Depends(get_read_session, scope="function")]
+BearerToken = Annotated[str | None, Depends(oauth2)]
+
+
+def _actor(session: Session, config: auth.AuthConfig, token: str | None) -> Actor:
+    if not token:
+        raise Unauthenticated("sign in first: send an access token as 'Authorization: Bearer …'")
+    return auth.authenticate(session, config, token, now=utcnow())
+
+
+def get_actor(db: DbSession, config: AppAuth, token: BearerToken) -> Actor:
+    return _actor(db, config, token)
+
+
+def get_reader(db: ReadSession, config: AppAuth, token: BearerToken) -> Actor:
+    return _actor(db, config, token)
+
+
+CurrentActor = Annotated[Actor, Depends(get_actor)]
+CurrentReader = Annotated[Actor, Depends(get_reader)]
+
+
+def permit(action: policy.Action, *, read_only: bool = False) -> Any:
+    """For a route decorator's ``dependencies``: 401 without a user, 403 without the grant."""
+    who: Callable[..., Actor] = get_reader if read_only else get_actor
+
+    def check(actor: Annotated[Actor, Depends(who)]) -> None:
+        policy.require(actor, action)
+
+    return Depends(check)

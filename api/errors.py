@@ -11,16 +11,28 @@ from typing import Any, Final
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 
-from bgcheck.errors import BgcheckError, Conflict, Forbidden, InvalidInput, NotFound, Unavailable
+from bgcheck.errors import (
+    BgcheckError,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    TooManyAttempts,
+    Unauthenticated,
+    Unavailable,
+)
 from bgcheck.logs import get_logger
 
 PROBLEM_JSON: Final = "application/problem+json"
 TYPE_BASE: Final = "https://bgcheck.example/problems/"
 
 STATUS: Final[dict[type[BgcheckError], int]] = {
+    Unauthenticated: 401,
+    TooManyAttempts: 429,
     NotFound: 404,
     Forbidden: 403,
     Conflict: 409,
@@ -29,6 +41,42 @@ STATUS: Final[dict[type[BgcheckError], int]] = {
 }
 
 log = get_logger(__name__)
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, as every error answer carries them."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    request_id: str | None = None
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` of a route: the problem+json answers it may give."""
+    return {
+        status: {
+            "model": Problem,
+            "content": {PROBLEM_JSON: {}},
+            "description": _DESCRIPTIONS[status],
+        }
+        for status in statuses
+    }
+
+
+_DESCRIPTIONS: Final = {
+    400: "Malformed request",
+    401: "Not signed in, or the token is invalid",
+    403: "Your roles do not allow this",
+    404: "Not found (or not yours to see)",
+    409: "Conflicts with the current state",
+    412: "The resource changed since you read it",
+    413: "Request body too large",
+    422: "Invalid input",
+    429: "Too many attempts; see Retry-After",
+    503: "Temporarily unavailable; see Retry-After",
+}
 
 
 def problem_response(
@@ -59,7 +107,13 @@ def problem(request: Request, status: int, **fields: Any) -> JSONResponse:
 async def _bgcheck_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, BgcheckError)
     status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
-    headers = {"Retry-After": "5"} if status == 503 else None
+    headers = None
+    if status == 503:
+        headers = {"Retry-After": "5"}
+    elif isinstance(exc, TooManyAttempts):
+        headers = {"Retry-After": str(exc.retry_after_seconds)}
+    elif isinstance(exc, Unauthenticated):
+        headers = {"WWW-Authenticate": "Bearer"}
     return problem(
         request, status, title=exc.title, detail=exc.public_detail, slug=exc.slug, headers=headers
     )

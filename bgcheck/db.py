@@ -18,6 +18,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
+from bgcheck.errors import BgcheckError
 from bgcheck.settings import Settings
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -58,7 +59,10 @@ def _sqlite_engine(url: str) -> Engine:
 
 @contextmanager
 def session_scope(engine: Engine, *, read_only: bool = False) -> Iterator[Session]:
-    """One unit of work: commit when the block ends normally, roll back otherwise."""
+    """One unit of work: commit when the block ends normally, roll back otherwise.
+
+    An error that ``keeps_changes`` (a failed login's audit event) commits, then re-raises.
+    """
     bind = engine.execution_options(**{READ_ONLY: True}) if read_only else engine
     with Session(bind, expire_on_commit=False) as session:
         try:
@@ -67,6 +71,12 @@ def session_scope(engine: Engine, *, read_only: bool = False) -> Iterator[Sessio
                 session.rollback()
             else:
                 session.commit()
+        except BgcheckError as exc:
+            if exc.keeps_changes and not read_only:
+                session.commit()
+            else:
+                session.rollback()
+            raise
         except BaseException:
             session.rollback()
             raise

@@ -18,6 +18,9 @@ from bgcheck.services import users as user_service
 from bgcheck.settings import Settings
 from workflow.states import Role
 
+# One published password for every demo account; never seed these outside a demo.
+DEMO_PASSWORD: Final = "demo-password-2026"  # noqa: S105
+
 DEPARTMENTS: Final = (
     ("FAC", "Facilities"),
     ("ATH", "Athletics"),
@@ -34,7 +37,7 @@ class DemoUser:
 
     @property
     def password(self) -> str:
-        return f"demo-{self.roles[0]}-password"
+        return DEMO_PASSWORD
 
 
 USERS: Final = (

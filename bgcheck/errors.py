@@ -12,6 +12,10 @@ class BgcheckError(Exception):
 
     slug = "error"
     title = "Request failed"
+    # True when the work done before the error must still commit: the audit event and
+    # the counter of a failed login, a refused webhook. The unit of work commits, then
+    # re-raises (see bgcheck.db.session_scope).
+    keeps_changes = False
 
     def __init__(self, public_detail: str) -> None:
         super().__init__(public_detail)
@@ -41,3 +45,25 @@ class Forbidden(BgcheckError):
 class Unavailable(BgcheckError):
     slug = "unavailable"
     title = "Service unavailable"
+
+
+class Unauthenticated(BgcheckError):
+    slug = "unauthenticated"
+    title = "Authentication required"
+
+
+class LoginFailed(Unauthenticated):
+    """Wrong email or password; the same answer whether or not the account exists."""
+
+    title = "Login failed"
+    keeps_changes = True
+
+
+class TooManyAttempts(BgcheckError):
+    slug = "too-many-attempts"
+    title = "Too many attempts"
+    keeps_changes = True
+
+    def __init__(self, public_detail: str, *, retry_after_seconds: int) -> None:
+        super().__init__(public_detail)
+        self.retry_after_seconds = retry_after_seconds

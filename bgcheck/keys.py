@@ -8,6 +8,9 @@ keyring generated on one API host would be missing on the others.
 
 from __future__ import annotations
 
+import os
+import secrets
+import tempfile
 from pathlib import Path
 
 from bgcheck.logs import get_logger
@@ -55,3 +58,33 @@ def load_keyring(settings: Settings) -> Keyring:
             path=str(path),
         )
     return keyring
+
+
+EMBEDDED_JWT_SECRET = "jwt_secret"  # noqa: S105  (a file name, not a secret)
+
+
+def load_jwt_secret(settings: Settings) -> str:
+    """``BGCHECK_JWT_SECRET``; the embedded mode generates one in the data folder."""
+    if settings.jwt_secret is not None:
+        return settings.jwt_secret.get_secret_value()
+    if not settings.is_sqlite:
+        raise SettingsError(
+            "invalid setting BGCHECK_JWT_SECRET: required with PostgreSQL "
+            "(generate one with `openssl rand -base64 48`)"
+        )
+    path = settings.data_dir / EMBEDDED_JWT_SECRET
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        # Written aside, then linked into place: a second process starting at the same
+        # moment either links first or reads the complete file, never half of one.
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".jwt-")
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+            os.link(temporary, path)
+            log.warning("generated a JWT secret for the embedded mode", path=str(path))
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(temporary)
+    return path.read_text().strip()

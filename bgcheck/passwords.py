@@ -1,16 +1,25 @@
-"""Password hashing with argon2id (passlib's CryptContext over argon2-cffi).
+"""Password hashing with argon2id (passlib's CryptContext over argon2-cffi), and strength.
 
 Parameters follow OWASP's Password Storage Cheat Sheet (argon2id, m=19 MiB, t=2, p=1).
 ``needs_update`` tells the login code to re-hash when these parameters change.
+
+Strength follows NIST SP 800-63B: a minimum length, and a refusal of passwords built on
+the commonest leaked words or on the user's own email; no composition rules.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import threading
+from functools import cache
+from importlib import resources
 from typing import Final
 
 from passlib.context import CryptContext
 
 MIN_LENGTH: Final = 12
+MAX_LENGTH: Final = 256
 
 _context = CryptContext(
     schemes=["argon2"],
@@ -21,18 +30,53 @@ _context = CryptContext(
 )
 
 
+# argon2id takes ~50 ms of a core by design. Half the cores at most hash at once, so a burst
+# of logins (or a password-guessing run) cannot starve every other request of CPU.
+_hashing = threading.BoundedSemaphore(max(1, (os.cpu_count() or 2) // 2))
+
+
 class WeakPassword(ValueError):
     """The password is too short; the message says what is required."""
 
 
-def hash_password(password: str) -> str:
+@cache
+def _common_roots() -> frozenset[str]:
+    text = resources.files("bgcheck.data").joinpath("common_passwords.txt").read_text()
+    return frozenset(
+        line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")
+    )
+
+
+def check_strength(password: str, *, email: str | None = None) -> None:
+    """Raise WeakPassword saying what is wrong; the message never repeats the password."""
     if len(password) < MIN_LENGTH:
         raise WeakPassword(f"password must be at least {MIN_LENGTH} characters")
-    return _context.hash(password)
+    if len(password) > MAX_LENGTH:
+        raise WeakPassword(f"password must be at most {MAX_LENGTH} characters")
+    letters = re.sub(r"[^a-z]", "", password.lower())
+    if not letters or letters in _common_roots() or len(set(password)) < 4:
+        raise WeakPassword("password is too common; a few unrelated words make a good one")
+    local_part = (email or "").partition("@")[0].lower()
+    if len(local_part) >= 4 and local_part in password.lower():
+        raise WeakPassword("password must not contain your email name")
+
+
+def hash_password(password: str, *, email: str | None = None) -> str:
+    """Check the new password's strength, then hash it."""
+    check_strength(password, email=email)
+    with _hashing:
+        return _context.hash(password)
+
+
+def hash_password_unchecked(password: str) -> str:
+    """Re-hash a password already in use (new parameters at login): no strength check."""
+    with _hashing:
+        return _context.hash(password)
 
 
 def verify_password(password: str, password_hash: str) -> bool:
-    return _context.verify(password, password_hash)
+    with _hashing:
+        return _context.verify(password, password_hash)
 
 
 def needs_update(password_hash: str) -> bool:

@@ -42,8 +42,19 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr | None = Field(
         default=None, description="HS256 secret for access tokens (at least 32 characters)."
     )
-    oidc_issuer: str | None = None
-    oidc_audience: str | None = None
+    jwt_issuer: str = Field(default="bgcheck", min_length=1)
+    jwt_audience: str = Field(default="bgcheck-api", min_length=1)
+    access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    oidc_issuer: str | None = Field(
+        default=None, description="OpenID Connect issuer URL; enables single sign-on."
+    )
+    oidc_audience: str | None = Field(
+        default=None, description="The audience the provider puts in tokens meant for us."
+    )
+    oidc_jwks_min_refresh_seconds: float = Field(default=60.0, ge=0, le=86400)
+    login_max_failures: int = Field(default=5, ge=1, le=100)
+    login_max_failures_per_address: int = Field(default=20, ge=1, le=10_000)
+    login_block_minutes: int = Field(default=15, ge=1, le=24 * 60)
     public_url: str = Field(
         default="http://127.0.0.1:8000", description="Base URL used in links sent to people."
     )
@@ -52,6 +63,10 @@ class Settings(BaseSettings):
     consent_ttl_days: int = Field(default=14, ge=1, le=365)
     adverse_wait_business_days: int = Field(default=5, ge=0, le=60)
     retention_years: int = Field(default=7, ge=1, le=100)
+    # A checkpoint signs the audit chain when this many events wait, or when the oldest
+    # unsigned one is this old: the window in which a rewrite would go unnoticed.
+    audit_checkpoint_every_events: int = Field(default=1000, ge=1, le=1_000_000)
+    audit_checkpoint_every_minutes: int = Field(default=15, ge=1, le=24 * 60)
     sandbox_delay_seconds: float = Field(default=2.0, ge=0, le=3600)
     vendor: Literal["sandbox", "http"] = "sandbox"
     embedded_worker: bool | None = Field(
@@ -89,6 +104,19 @@ class Settings(BaseSettings):
             return value.replace("postgresql://", "postgresql+psycopg://", 1)
         raise ValueError("must be a sqlite:// or postgresql+psycopg:// URL")
 
+    @field_validator("oidc_issuer")
+    @classmethod
+    def _issuer_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("must be the provider's issuer URL (https://…)")
+        return value.rstrip("/") if value else None
+
+    @model_validator(mode="after")
+    def _oidc_needs_an_audience(self) -> Settings:
+        if self.oidc_issuer and not self.oidc_audience:
+            raise ValueError("BGCHECK_OIDC_AUDIENCE is required with BGCHECK_OIDC_ISSUER")
+        return self
+
     @model_validator(mode="after")
     def _warn_on_test_only_values(self) -> Settings:
         if self.adverse_wait_business_days == 0:
@@ -121,8 +149,8 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = "; ".join(
-            f"{env_name(str(err['loc'][0])) if err['loc'] else ENV_PREFIX + '*'}: "
-            f"{err['msg'].removeprefix('Value error, ')}"
+            (f"{env_name(str(err['loc'][0]))}: " if err["loc"] else "")
+            + err["msg"].removeprefix("Value error, ")
             for err in exc.errors()
         )
         raise SettingsError(f"invalid setting {problems}") from None

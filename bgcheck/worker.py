@@ -1,9 +1,10 @@
 """The background worker: runs periodic jobs against the database until told to stop.
 
 Jobs are registered by the features that need them (the consent-expiry sweep, vendor
-outbox delivery, audit checkpoints). Each run of a job gets its own transaction, so a
-failing job is logged and retried on its next tick without stopping the others. Several
-workers may run at once: jobs coordinate through the database (row locks), not here.
+outbox delivery, audit checkpoints), whose modules ``bgcheck.jobs`` lists. Each run of a
+job gets its own transaction, so a failing job is logged and retried on its next tick
+without stopping the others. Several workers may run at once: jobs coordinate through
+the database (row locks), not here.
 """
 
 from __future__ import annotations
@@ -60,9 +61,16 @@ def run_due(engine: Engine, jobs: list[Job], now: float) -> int:
     return ran
 
 
+def registered_jobs() -> list[Job]:
+    """Every job of the application: importing ``bgcheck.jobs`` registers them all."""
+    import bgcheck.jobs  # noqa: F401  (imported here: its modules import this one)
+
+    return list(JOBS)
+
+
 def run(engine: Engine, stop: threading.Event, *, tick_seconds: float = 1.0) -> None:
     """Loop until ``stop`` is set, waking each tick to run the jobs that are due."""
-    jobs = [Job(j.name, j.every_seconds, j.run) for j in JOBS]
+    jobs = [Job(j.name, j.every_seconds, j.run) for j in registered_jobs()]
     log.info("worker started", jobs=[job.name for job in jobs])
     while not stop.is_set():
         run_due(engine, jobs, time.monotonic())

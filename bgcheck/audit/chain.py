@@ -56,13 +56,22 @@ def event_hash(prev_hash: str, event: Mapping[str, Any]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class ChainReport:
-    """The result of checking a chain: ``first_bad_seq`` is None when every link holds."""
+    """The result of checking a chain: ``first_bad_seq`` is None when every link holds.
+
+    The checkpoint fields are filled by ``bgcheck.audit.verification``: ``checkpoints``
+    counts the checkpoints that matched the chain, ``signed_through`` is the highest
+    sequence number vouched for by a verified signature (0: none), and
+    ``signatures_checked`` says whether a public key was given at all.
+    """
 
     checked: int
     head_seq: int
     head_hash: str
     first_bad_seq: int | None
     reason: str | None = None
+    checkpoints: int = 0
+    signed_through: int = 0
+    signatures_checked: bool = False
 
     @property
     def ok(self) -> bool:
@@ -81,15 +90,20 @@ def verify_events(
     """
     expected_seq, prev_hash, checked = start_seq, start_hash, 0
     for event in events:
-        seq = event["seq"]
-        reason = None
-        if seq != expected_seq:
-            reason = f"expected event {expected_seq}, found {seq}"
-        elif event["prev_hash"] != prev_hash:
-            reason = "prev_hash does not match the preceding event"
-        elif event["hash"] != event_hash(prev_hash, event):
-            reason = "hash does not match the event's content"
+        reason = link_problem(event, expected_seq, prev_hash)
         if reason:
             return ChainReport(checked, expected_seq - 1, prev_hash, expected_seq, reason)
-        expected_seq, prev_hash, checked = seq + 1, event["hash"], checked + 1
+        expected_seq, prev_hash, checked = event["seq"] + 1, event["hash"], checked + 1
     return ChainReport(checked, expected_seq - 1, prev_hash, None)
+
+
+def link_problem(event: Mapping[str, Any], expected_seq: int, prev_hash: str) -> str | None:
+    """Why ``event`` cannot follow a link ending at ``expected_seq - 1``/``prev_hash``."""
+    seq = event["seq"]
+    if seq != expected_seq:
+        return f"expected event {expected_seq}, found {seq}"
+    if event["prev_hash"] != prev_hash:
+        return "prev_hash does not match the preceding event"
+    if event["hash"] != event_hash(prev_hash, event):
+        return "hash does not match the event's content"
+    return None

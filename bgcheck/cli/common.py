@@ -30,12 +30,17 @@ def settings() -> Settings:
 
 
 @contextmanager
-def database(config: Settings | None = None) -> Iterator[Engine]:
-    """An engine for the configured database, disposed when the command ends."""
+def database(config: Settings | None = None, *, prepare: bool = True) -> Iterator[Engine]:
+    """An engine for the configured database, disposed when the command ends.
+
+    ``prepare``: on SQLite, migrate first; on PostgreSQL, refuse an old schema.
+    """
     config = config or settings()
     configure_logging(config.log_level, config.log_format)
     engine = make_engine(config)
     try:
+        if prepare:
+            prepare_database(config, engine)
         yield engine
     finally:
         engine.dispose()

@@ -18,7 +18,7 @@ app = typer.Typer(help="Database schema (Alembic migrations shipped in the packa
 )
 def upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
     """Apply the migrations up to REVISION (default: the newest)."""
-    with database() as engine:
+    with database(prepare=False) as engine:
         migrate.upgrade(engine, revision)
         typer.echo(f"database at revision {migrate.current(engine)}")
 
@@ -26,7 +26,7 @@ def upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = 
 @app.command("current", epilog="Example: bgcheck db current")
 def current() -> None:
     """Print the revision the database is at."""
-    with database() as engine:
+    with database(prepare=False) as engine:
         typer.echo(migrate.current(engine) or "empty (no migration applied)")
 
 
@@ -35,5 +35,5 @@ def revision(
     message: Annotated[str, typer.Option("--message", "-m", help="What the revision does.")],
 ) -> None:
     """Autogenerate a migration from the models (developers; the database must be current)."""
-    with database() as engine:
+    with database(prepare=False) as engine:
         migrate.revision(engine, message)

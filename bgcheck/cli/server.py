@@ -8,9 +8,8 @@ from typing import Annotated
 import typer
 
 from bgcheck import demo as demo_data
-from bgcheck import migrate
 from bgcheck import worker as background
-from bgcheck.cli.common import CLI_ACTOR, database, fail, prepare_database, settings
+from bgcheck.cli.common import CLI_ACTOR, database, fail, settings
 from bgcheck.db import session_scope
 
 
@@ -22,9 +21,8 @@ def serve(
     """Serve the HTTP API. On SQLite (embedded mode) the migrations are applied first."""
     import uvicorn
 
-    config = settings()
-    with database(config) as engine:
-        prepare_database(config, engine)
+    with database():
+        pass  # migrated (SQLite) or checked to be current (PostgreSQL)
     # The API is named by import string, as a process manager would name it, so the
     # core package never imports the HTTP layer.
     uvicorn.run(
@@ -43,9 +41,7 @@ def worker(
     tick: Annotated[float, typer.Option(help="Seconds between looks for due jobs.")] = 1.0,
 ) -> None:
     """Run the background jobs until SIGTERM or Ctrl-C (production: one or more workers)."""
-    config = settings()
-    with database(config) as engine:
-        prepare_database(config, engine)
+    with database() as engine:
         stop = threading.Event()
         background.stop_on_signals(stop)
         background.run(engine, stop, tick_seconds=tick)
@@ -60,8 +56,6 @@ def demo(
     config = settings()
     if not config.is_sqlite and not allow_non_embedded:
         fail("demo users have published passwords: refusing on a non-embedded database")
-    with database(config) as engine:
-        migrate.upgrade(engine)
-        with session_scope(engine) as session:
-            created = demo_data.seed(session, CLI_ACTOR)
+    with database(config) as engine, session_scope(engine) as session:
+        created = demo_data.seed(session, CLI_ACTOR)
     typer.echo(demo_data.instructions(created, config))

@@ -4,7 +4,8 @@ Table models skip validation: requests are validated by the schemas in ``api/sch
 and by the services before a row is built.
 """
 
-from bgcheck.models.audit import AuditChainHead, AuditEvent
+from bgcheck.models.audit import AuditChainHead, AuditCheckpoint, AuditEvent
+from bgcheck.models.auth import CandidateLink, LinkPurpose, LoginThrottle, RevokedToken
 from bgcheck.models.base import UTCDateTime, new_id, utcnow
 from bgcheck.models.cases import Case
 from bgcheck.models.departments import Department
@@ -12,9 +13,14 @@ from bgcheck.models.users import User, UserDepartment, UserRole
 
 __all__ = [
     "AuditChainHead",
+    "AuditCheckpoint",
     "AuditEvent",
+    "CandidateLink",
     "Case",
     "Department",
+    "LinkPurpose",
+    "LoginThrottle",
+    "RevokedToken",
     "UTCDateTime",
     "User",
     "UserDepartment",

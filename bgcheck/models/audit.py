@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -7,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
-from bgcheck.models.base import UTCDateTime
+from bgcheck.models.base import UTCDateTime, new_id
 
 JSONDocument = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
@@ -40,3 +41,24 @@ class AuditChainHead(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     seq: int = Field(default=0, sa_type=sa.BigInteger)
     hash: str = Field(max_length=64)
+
+
+class AuditCheckpoint(SQLModel, table=True):
+    """A signed statement that the chain reached ``hash`` at ``seq`` at ``signed_at``.
+
+    Append-only like the events (database triggers refuse UPDATE and DELETE). ``seq`` has
+    no foreign key to ``audit_events``: archiving removes old events but keeps the
+    checkpoint at the archive boundary, which then anchors the rest of the chain.
+    The signed bytes are documented in ``bgcheck.audit.signatures``.
+    """
+
+    __tablename__ = "audit_checkpoints"
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    seq: int = Field(sa_type=sa.BigInteger, unique=True)
+    hash: str = Field(max_length=64)
+    signed_at: datetime = Field(sa_type=UTCDateTime)
+    # SHA-256 (hex) of the raw Ed25519 public key: which key to verify with.
+    key_id: str = Field(max_length=64)
+    # Ed25519 signature, hex (64 bytes).
+    signature: str = Field(max_length=128)

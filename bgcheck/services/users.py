@@ -1,18 +1,29 @@
-"""Staff accounts. The identity issue adds login, roles management and the admin API."""
+"""Staff accounts and departments. Every change is an audit event."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, delete, select
 
 from bgcheck import audit
-from bgcheck.errors import Conflict, InvalidInput
-from bgcheck.models import Department, User, UserDepartment, UserRole
+from bgcheck.errors import Conflict, InvalidInput, NotFound
+from bgcheck.models import Department, User, UserDepartment, UserRole, utcnow
 from bgcheck.passwords import WeakPassword, hash_password
-from workflow.states import Role
+from workflow import Role
 
 STAFF_ROLES = frozenset({Role.HR, Role.REVIEWER, Role.MANAGER, Role.AUDITOR, Role.ADMIN})
+
+
+@dataclass(frozen=True, slots=True)
+class UserDetails:
+    """A user with roles and department codes, as the admin screens show them."""
+
+    user: User
+    roles: frozenset[Role]
+    departments: frozenset[str]
 
 
 def normalize_email(email: str) -> str:
@@ -34,18 +45,13 @@ def create_user(
     password: str | None = None,
 ) -> User:
     email = normalize_email(email)
-    roles = frozenset(roles)
-    if not roles:
-        raise InvalidInput("a user needs at least one role")
-    if not roles <= STAFF_ROLES:
-        raise InvalidInput("roles must be among: " + ", ".join(sorted(STAFF_ROLES)))
+    roles = _checked_roles(roles)
     if session.exec(select(User).where(User.email == email)).first() is not None:
         raise Conflict("a user with this email already exists")
     departments = _departments(session, department_codes)
-    if Role.HR in roles and not departments:
-        raise InvalidInput("an hr user needs at least one department")
+    _check_hr_has_departments(roles, departments)
     try:
-        password_hash = hash_password(password) if password is not None else None
+        password_hash = hash_password(password, email=email) if password is not None else None
     except WeakPassword as exc:
         raise InvalidInput(str(exc)) from None
 
@@ -66,6 +72,143 @@ def create_user(
     return user
 
 
+def get_details(session: Session, user_id: uuid.UUID) -> UserDetails:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("no such user")
+    return _details(session, user)
+
+
+def list_details(session: Session) -> list[UserDetails]:
+    users = session.exec(select(User).order_by(col(User.email))).all()
+    roles = _grouped(session.exec(select(UserRole.user_id, UserRole.role)).all())
+    codes = _grouped(
+        session.exec(
+            select(UserDepartment.user_id, Department.code).join(
+                Department, col(Department.id) == col(UserDepartment.department_id)
+            )
+        ).all()
+    )
+    return [
+        UserDetails(
+            user,
+            frozenset(Role(role) for role in roles.get(user.id, ())),
+            frozenset(codes.get(user.id, ())),
+        )
+        for user in users
+    ]
+
+
+def set_roles(
+    session: Session, actor: audit.AuditActor, *, user_id: uuid.UUID, roles: Iterable[Role]
+) -> UserDetails:
+    details = get_details(session, user_id)
+    new = _checked_roles(roles)
+    departments = _departments(session, details.departments)
+    _check_hr_has_departments(new, departments)
+    if new == details.roles:
+        return details
+    session.execute(delete(UserRole).where(col(UserRole.user_id) == user_id))
+    session.add_all(UserRole(user_id=user_id, role=role) for role in sorted(new))
+    _touch(session, details.user)
+    audit.record(
+        session,
+        actor,
+        action="user.roles_changed",
+        target=audit.Target.of("user", user_id),
+        data={"before": sorted(details.roles), "after": sorted(new)},
+    )
+    return get_details(session, user_id)
+
+
+def set_departments(
+    session: Session, actor: audit.AuditActor, *, user_id: uuid.UUID, codes: Iterable[str]
+) -> UserDetails:
+    details = get_details(session, user_id)
+    departments = _departments(session, codes)
+    _check_hr_has_departments(details.roles, departments)
+    new = frozenset(d.code for d in departments)
+    if new == details.departments:
+        return details
+    session.execute(delete(UserDepartment).where(col(UserDepartment.user_id) == user_id))
+    session.add_all(UserDepartment(user_id=user_id, department_id=d.id) for d in departments)
+    _touch(session, details.user)
+    audit.record(
+        session,
+        actor,
+        action="user.departments_changed",
+        target=audit.Target.of("user", user_id),
+        data={"before": sorted(details.departments), "after": sorted(new)},
+    )
+    return get_details(session, user_id)
+
+
+def set_active(
+    session: Session, actor: audit.AuditActor, *, user_id: uuid.UUID, active: bool
+) -> UserDetails:
+    details = get_details(session, user_id)
+    if actor.kind == "user" and actor.id == str(user_id) and not active:
+        raise Conflict("you cannot disable your own account")
+    if details.user.is_active != active:
+        details.user.is_active = active
+        _touch(session, details.user)
+        audit.record(
+            session,
+            actor,
+            action="user.enabled" if active else "user.disabled",
+            target=audit.Target.of("user", user_id),
+            data={"roles": sorted(details.roles)},
+        )
+    return get_details(session, user_id)
+
+
+def list_departments(session: Session) -> Sequence[Department]:
+    return session.exec(select(Department).order_by(col(Department.code))).all()
+
+
+def create_department(
+    session: Session, actor: audit.AuditActor, *, code: str, name: str
+) -> Department:
+    code = code.strip().upper()
+    if session.exec(select(Department).where(Department.code == code)).first() is not None:
+        raise Conflict("a department with this code already exists")
+    return ensure_department(session, actor, code=code, name=name)
+
+
+def ensure_department(
+    session: Session, actor: audit.AuditActor, *, code: str, name: str
+) -> Department:
+    """The department with this code, created (and audited) when it does not exist yet."""
+    code = code.strip().upper()
+    department = session.exec(select(Department).where(Department.code == code)).first()
+    if department is None:
+        department = Department(code=code, name=name.strip())
+        session.add(department)
+        session.flush()
+        audit.record(
+            session,
+            actor,
+            action="department.created",
+            target=audit.Target.of("department", department.id),
+            data={"code": code},
+        )
+    return department
+
+
+def _checked_roles(roles: Iterable[Role]) -> frozenset[Role]:
+    checked = frozenset(roles)
+    if not checked:
+        raise InvalidInput("a user needs at least one role")
+    if not checked <= STAFF_ROLES:
+        raise InvalidInput("roles must be among: " + ", ".join(sorted(STAFF_ROLES)))
+    return checked
+
+
+def _check_hr_has_departments(roles: frozenset[Role], departments: list[Department]) -> None:
+    if Role.HR in roles and not departments:
+        raise InvalidInput("an hr user needs at least one department")
+
+
 def _departments(session: Session, codes: Iterable[str]) -> list[Department]:
     wanted = {code.strip().upper() for code in codes if code.strip()}
     if not wanted:
@@ -77,21 +220,24 @@ def _departments(session: Session, codes: Iterable[str]) -> list[Department]:
     return list(found)
 
 
-def ensure_department(
-    session: Session, actor: audit.AuditActor, *, code: str, name: str
-) -> Department:
-    """The department with this code, created (and audited) when it does not exist yet."""
-    code = code.strip().upper()
-    department = session.exec(select(Department).where(Department.code == code)).first()
-    if department is None:
-        department = Department(code=code, name=name)
-        session.add(department)
-        session.flush()
-        audit.record(
-            session,
-            actor,
-            action="department.created",
-            target=audit.Target.of("department", department.id),
-            data={"code": code},
-        )
-    return department
+def _details(session: Session, user: User) -> UserDetails:
+    roles = session.exec(select(UserRole.role).where(UserRole.user_id == user.id)).all()
+    codes = session.exec(
+        select(Department.code)
+        .join(UserDepartment, col(UserDepartment.department_id) == col(Department.id))
+        .where(UserDepartment.user_id == user.id)
+    ).all()
+    return UserDetails(user, frozenset(Role(r) for r in roles), frozenset(codes))
+
+
+def _grouped(pairs: Iterable[tuple[uuid.UUID, str]]) -> dict[uuid.UUID, list[str]]:
+    grouped: dict[uuid.UUID, list[str]] = {}
+    for key, value in pairs:
+        grouped.setdefault(key, []).append(value)
+    return grouped
+
+
+def _touch(session: Session, user: User) -> None:
+    user.updated_at = utcnow()
+    session.add(user)
+    session.flush()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+import typer
 from sqlalchemy import Engine
 from sqlmodel import select
 from typer.testing import CliRunner
@@ -12,22 +14,24 @@ from typer.testing import CliRunner
 from bgcheck import demo
 from bgcheck.cli import app
 from bgcheck.db import session_scope
-from bgcheck.models import User, UserRole
+from bgcheck.models import AuditEvent, User, UserRole
 from bgcheck.passwords import verify_password
 from bgcheck.settings import get_settings
 
 runner = CliRunner()
 
-COMMANDS = [
-    ["serve"],
-    ["worker"],
-    ["demo"],
-    ["db", "upgrade"],
-    ["db", "current"],
-    ["db", "revision"],
-    ["users", "create"],
-    ["users", "list"],
-]
+
+def leaf_commands(command: Any, path: tuple[str, ...] = ()) -> list[list[str]]:
+    if hasattr(command, "commands"):  # a group
+        return [
+            leaf
+            for name, sub in sorted(command.commands.items())
+            for leaf in leaf_commands(sub, (*path, name))
+        ]
+    return [list(path)]
+
+
+COMMANDS = leaf_commands(typer.main.get_command(app))
 
 
 @pytest.fixture
@@ -40,6 +44,12 @@ def cli_engine(fresh_engine, monkeypatch: pytest.MonkeyPatch, tmp_path) -> Itera
     get_settings.cache_clear()
     yield engine
     get_settings.cache_clear()
+
+
+def test_the_commands_the_spec_names_exist() -> None:
+    assert {("serve",), ("worker",), ("demo",), ("db", "upgrade"), ("users", "create")} <= {
+        tuple(command) for command in COMMANDS
+    }
 
 
 def test_help_lists_every_command() -> None:
@@ -142,3 +152,44 @@ def test_demo_refuses_a_production_database_without_the_flag(
         get_settings.cache_clear()
     assert result.exit_code == 2
     assert "refusing" in result.output
+
+
+def test_an_administrator_manages_an_account_from_the_shell(cli_engine: Engine) -> None:
+    def run(*arguments: str) -> str:
+        result = runner.invoke(app, list(arguments), catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    run("departments", "create", "--code", "lib", "--name", "Libraries")
+    run("departments", "create", "--code", "ATH", "--name", "Athletics")
+    assert "LIB  Libraries" in run("departments", "list")
+    run("users", "create", "--email", "pat@example.edu", "--role", "hr", "--department", "LIB")
+    run(
+        "users",
+        "set-departments",
+        "--email",
+        "pat@example.edu",
+        "--department",
+        "LIB",
+        "--department",
+        "ath",
+    )
+    run("users", "set-roles", "--email", "pat@example.edu", "--role", "hr", "--role", "auditor")
+    assert "disabled" in run("users", "disable", "--email", "pat@example.edu")
+    listed = run("users", "list")
+    assert "pat@example.edu  auditor,hr  ATH,LIB  disabled" in listed
+    assert "active" in run("users", "enable", "--email", "PAT@example.edu")
+    with session_scope(cli_engine, read_only=True) as session:
+        actions = session.exec(select(AuditEvent.action).order_by(AuditEvent.seq)).all()
+    assert actions[-4:] == [
+        "user.departments_changed",
+        "user.roles_changed",
+        "user.disabled",
+        "user.enabled",
+    ]
+
+
+def test_changing_an_unknown_account_fails_with_one_line(cli_engine: Engine) -> None:
+    result = runner.invoke(app, ["users", "disable", "--email", "ghost@example.edu"])
+    assert result.exit_code == 2
+    assert "no account" in result.output

@@ -1,0 +1,63 @@
+"""Signing in (OAuth2 password flow) and out, and who am I."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.security import OAuth2PasswordRequestForm
+
+from api.deps import AppAuth, AppEngine, CurrentActor, CurrentReader, DbSession
+from api.errors import problems
+from api.schemas.users import Me, Token
+from bgcheck.models import utcnow
+from bgcheck.services import auth
+
+router = APIRouter(prefix="/api/v1", tags=["auth"])
+
+
+@router.post(
+    "/auth/token",
+    summary="Sign in with email and password",
+    responses=problems(401, 422, 429),
+)
+def token(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    request: Request,
+    engine: AppEngine,
+    config: AppAuth,
+) -> Token:
+    """OAuth2 password flow: form fields `username` (the email) and `password`.
+
+    Repeated failures for one account or from one address are slowed, then refused for a
+    while with 429 and `Retry-After`. The answer never says whether the email exists.
+    """
+    issued = auth.login(
+        engine,
+        config,
+        email=form.username,
+        password=form.password,
+        client_address=request.client.host if request.client else "unknown",
+        now=utcnow(),
+    )
+    return Token(access_token=issued.access_token, expires_in=issued.expires_in)
+
+
+@router.post(
+    "/auth/logout", status_code=204, summary="Sign out this token", responses=problems(401)
+)
+def logout(actor: CurrentActor, db: DbSession) -> Response:
+    """The token stops working at once (it is remembered as revoked until it expires)."""
+    auth.logout(db, actor, now=utcnow())
+    return Response(status_code=204)
+
+
+@router.get("/me", summary="Who am I", responses=problems(401))
+def me(actor: CurrentReader) -> Me:
+    return Me(
+        id=actor.user_id,
+        email=actor.email,
+        display_name=actor.display_name,
+        roles=sorted(actor.roles),  # type: ignore[arg-type]
+        departments=sorted(actor.department_codes),
+    )

@@ -1,0 +1,144 @@
+"""Staff accounts and departments (administrators), and the CORI need-to-know list."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query, Response
+
+from api.deps import CurrentActor, CurrentReader, DbSession, ReadSession, permit
+from api.errors import problems
+from api.schemas.users import (
+    AccessPeriodRead,
+    DepartmentCreate,
+    DepartmentRead,
+    DepartmentsUpdate,
+    RolesUpdate,
+    UserCreate,
+    UserRead,
+)
+from bgcheck.policy import Action
+from bgcheck.services import need_to_know
+from bgcheck.services import users as user_service
+from workflow import Role
+
+router = APIRouter(prefix="/api/v1", tags=["users"])
+ADMIN = [permit(Action.MANAGE_USERS)]
+ADMIN_READ = [permit(Action.MANAGE_USERS, read_only=True)]
+
+
+@router.get("/users", dependencies=ADMIN_READ, responses=problems(401, 403))
+def list_users(db: ReadSession) -> list[UserRead]:
+    return [UserRead.of(details) for details in user_service.list_details(db)]
+
+
+@router.post("/users", status_code=201, dependencies=ADMIN, responses=problems(401, 403, 409, 422))
+def create_user(body: UserCreate, db: DbSession, actor: CurrentActor) -> UserRead:
+    user = user_service.create_user(
+        db,
+        actor.audit_actor,
+        email=body.email,
+        display_name=body.display_name,
+        roles=[Role(role) for role in body.roles],
+        department_codes=body.departments,
+        password=body.password,
+    )
+    return UserRead.of(user_service.get_details(db, user.id))
+
+
+@router.get(
+    "/users/need-to-know",
+    dependencies=[permit(Action.READ_NEED_TO_KNOW, read_only=True)],
+    response_model=list[AccessPeriodRead],
+    responses={**problems(401, 403), 200: {"content": {"text/csv": {}}}},
+)
+def need_to_know_list(
+    db: ReadSession, format: Literal["json", "csv"] = Query("json")
+) -> Any:
+    """Who may request, receive or review CORI, with the dates access began and ended."""
+    rows = [
+        AccessPeriodRead.model_validate(p, from_attributes=True)
+        for p in need_to_know.access_periods(db)
+    ]
+    if format == "json":
+        return rows
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["user_id", "email", "display_name", "roles", "granted_at", "revoked_at"])
+    for row in rows:
+        writer.writerow(
+            [
+                row.user_id,
+                row.email,
+                row.display_name,
+                " ".join(row.roles),
+                row.granted_at.isoformat(),
+                row.revoked_at.isoformat() if row.revoked_at else "",
+            ]
+        )
+    return Response(
+        out.getvalue(),
+        media_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="need-to-know.csv"'},
+    )
+
+
+@router.get("/users/{user_id}", dependencies=ADMIN_READ, responses=problems(401, 403, 404))
+def get_user(user_id: uuid.UUID, db: ReadSession) -> UserRead:
+    return UserRead.of(user_service.get_details(db, user_id))
+
+
+@router.put("/users/{user_id}/roles", dependencies=ADMIN, responses=problems(401, 403, 404, 422))
+def set_roles(
+    user_id: uuid.UUID, body: RolesUpdate, db: DbSession, actor: CurrentActor
+) -> UserRead:
+    details = user_service.set_roles(
+        db, actor.audit_actor, user_id=user_id, roles=[Role(role) for role in body.roles]
+    )
+    return UserRead.of(details)
+
+
+@router.put(
+    "/users/{user_id}/departments", dependencies=ADMIN, responses=problems(401, 403, 404, 422)
+)
+def set_departments(
+    user_id: uuid.UUID, body: DepartmentsUpdate, db: DbSession, actor: CurrentActor
+) -> UserRead:
+    details = user_service.set_departments(
+        db, actor.audit_actor, user_id=user_id, codes=body.departments
+    )
+    return UserRead.of(details)
+
+
+@router.post("/users/{user_id}/disable", dependencies=ADMIN, responses=problems(401, 403, 404, 409))
+def disable_user(user_id: uuid.UUID, db: DbSession, actor: CurrentActor) -> UserRead:
+    """The account stops working at once, its current tokens included."""
+    return UserRead.of(
+        user_service.set_active(db, actor.audit_actor, user_id=user_id, active=False)
+    )
+
+
+@router.post("/users/{user_id}/enable", dependencies=ADMIN, responses=problems(401, 403, 404))
+def enable_user(user_id: uuid.UUID, db: DbSession, actor: CurrentActor) -> UserRead:
+    return UserRead.of(user_service.set_active(db, actor.audit_actor, user_id=user_id, active=True))
+
+
+@router.get("/departments", responses=problems(401))
+def list_departments(db: ReadSession, _actor: CurrentReader) -> list[DepartmentRead]:
+    """Every department (any signed-in user: the request form offers one's own)."""
+    return [
+        DepartmentRead(id=d.id, code=d.code, name=d.name) for d in user_service.list_departments(db)
+    ]
+
+
+@router.post(
+    "/departments", status_code=201, dependencies=ADMIN, responses=problems(401, 403, 409, 422)
+)
+def create_department(body: DepartmentCreate, db: DbSession, actor: CurrentActor) -> DepartmentRead:
+    department = user_service.create_department(
+        db, actor.audit_actor, code=body.code, name=body.name
+    )
+    return DepartmentRead(id=department.id, code=department.code, name=department.name)

@@ -1,0 +1,158 @@
+"""What a login costs, and whether other requests stay fast while logins run.
+
+Starts one `bgcheck serve` process on loopback (embedded SQLite, a throwaway data dir),
+then measures, in the same run:
+
+1. the baseline: latency of `GET /api/v1/me` with nothing else going on;
+2. logins per second with 4 concurrent clients, and meanwhile `GET /api/v1/me` latency;
+3. the in-process cost of one argon2id hash and one verify.
+
+Figures under load are printed as ratios against the baseline, because this machine is
+shared and noisy. Run: `make bench-login` (or `.venv/bin/python bench/login.py`).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import httpx
+
+from bgcheck.passwords import hash_password_unchecked, verify_password
+
+PASSWORD = "benchmark password 2026"
+EMAIL = "load.tester@example.edu"
+SECONDS = 10.0
+LOGIN_CLIENTS = 4
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(data_dir: str, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "BGCHECK_DATA_DIR": data_dir, "BGCHECK_LOG_LEVEL": "WARNING"}
+    env["BGCHECK_LOGIN_MAX_FAILURES_PER_ADDRESS"] = "10000"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bgcheck",
+            "users",
+            "create",
+            "--email",
+            EMAIL,
+            "--role",
+            "reviewer",
+            "--password-stdin",
+        ],
+        input=PASSWORD.encode(),
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bgcheck", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            time.sleep(0.1)
+    server.kill()
+    raise SystemExit("server did not start")
+
+
+def login(client: httpx.Client) -> str:
+    response = client.post("/api/v1/auth/token", data={"username": EMAIL, "password": PASSWORD})
+    response.raise_for_status()
+    return response.json()["access_token"]
+
+
+def me_latencies(client: httpx.Client, token: str, stop: threading.Event) -> list[float]:
+    samples = []
+    while not stop.is_set():
+        started = time.perf_counter()
+        client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).raise_for_status()
+        samples.append(time.perf_counter() - started)
+        time.sleep(0.01)
+    return samples
+
+
+def p(samples: list[float], q: float) -> float:
+    return statistics.quantiles(samples, n=100)[int(q) - 1] * 1000
+
+
+def main() -> None:
+    started = time.perf_counter()
+    for _ in range(3):
+        digest = hash_password_unchecked(PASSWORD)
+    hash_ms = (time.perf_counter() - started) / 3 * 1000
+    started = time.perf_counter()
+    for _ in range(3):
+        verify_password(PASSWORD, digest)
+    verify_ms = (time.perf_counter() - started) / 3 * 1000
+
+    with tempfile.TemporaryDirectory() as data_dir:
+        port = free_port()
+        server = start_server(data_dir, port)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            with httpx.Client(base_url=base, timeout=30) as client:
+                token = login(client)
+                stop = threading.Event()
+                timer = threading.Timer(SECONDS / 2, stop.set)
+                timer.start()
+                baseline = me_latencies(client, token, stop)
+
+                logins = 0
+                lock = threading.Lock()
+                stop = threading.Event()
+
+                def hammer() -> None:
+                    nonlocal logins
+                    with httpx.Client(base_url=base, timeout=30) as own:
+                        while not stop.is_set():
+                            login(own)
+                            with lock:
+                                logins += 1
+
+                workers = [threading.Thread(target=hammer) for _ in range(LOGIN_CLIENTS)]
+                began = time.perf_counter()
+                for worker in workers:
+                    worker.start()
+                threading.Timer(SECONDS, stop.set).start()
+                loaded = me_latencies(client, token, stop)
+                for worker in workers:
+                    worker.join()
+                elapsed = time.perf_counter() - began
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+    rate = logins / elapsed
+    print("login benchmark (one API process, SQLite, loopback)")
+    print(f"  argon2id hash           {hash_ms:8.1f} ms")
+    print(f"  argon2id verify         {verify_ms:8.1f} ms")
+    print(f"  logins/s ({LOGIN_CLIENTS} clients)    {rate:8.1f}   (~{1000 / rate:.0f} ms each)")
+    for q in (50, 99):
+        idle, busy = p(baseline, q), p(loaded, q)
+        print(f"  GET /me p{q} idle        {idle:8.1f} ms")
+        print(f"  GET /me p{q} under load  {busy:8.1f} ms   ratio {busy / idle:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,339 @@
+"""Streaming exports of the audit trail: CSV for spreadsheets, JSON Lines for a SIEM.
+
+Memory stays constant whatever the size: rows come from a server-side cursor on
+PostgreSQL (``stream_results`` with ``yield_per``) and in keyset batches on SQLite, and
+the writers are generators that hold one row at a time.
+
+**Filters.** ``since`` (inclusive) and ``until`` (exclusive) compare the event time;
+``case_id`` (the event's target id), ``actor`` (actor id) and ``type`` (action, exact)
+pick single events. A time window is a contiguous run of sequence numbers, because
+events are stamped under the chain lock, so a time-range export verifies as a chain.
+Should two hosts' clocks disagree across a window's edge, the run has holes: the export
+is then marked filtered, like one that picks single events, which cannot be verified as
+a chain (the JSONL header says ``"filtered": true``). Every export stops at the chain
+head as it was when it began, so its events and checkpoints belong to one chain.
+
+**The export's own event.** ``export`` records ``audit.exported`` (format, filters,
+counts, seq range) in the caller's transaction *after* the last row is written: the
+count is then exact, the export never contains its own event, and the chain head is
+locked for an instant rather than for the whole export (which would stall every other
+writer on PostgreSQL). An export that does not finish records nothing; it is logged,
+and the caller's transaction rolls back.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final, Literal
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from bgcheck.audit.chain import canonical_json, event_body, format_time
+from bgcheck.audit.trail import AuditActor, Target, checked_data, iter_checkpoints, record
+from bgcheck.audit.verification import Item, merge
+from bgcheck.errors import InvalidInput
+from bgcheck.logs import get_logger
+from bgcheck.models import AuditChainHead, AuditEvent, utcnow
+
+Format = Literal["csv", "jsonl"]
+
+MEDIA_TYPES: Final[Mapping[Format, str]] = {
+    "csv": "text/csv; charset=utf-8",
+    "jsonl": "application/jsonl; charset=utf-8",
+}
+EXPORT_FORMAT: Final = "bgcheck.audit.export"
+EXPORT_VERSION: Final = 1
+CSV_COLUMNS: Final = (
+    "seq",
+    "occurred_at",
+    "actor_kind",
+    "actor_id",
+    "action",
+    "target_type",
+    "target_id",
+    "request_id",
+    "data",
+    "prev_hash",
+    "hash",
+)
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP CSV injection).
+FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
+DEFAULT_BATCH: Final = 1000
+_MAX_FILTER_LENGTH: Final = 64  # the width of the columns the filters compare with
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ExportFilters:
+    """What to export; every field is optional and they combine with AND."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    case_id: str | None = None
+    actor: str | None = None
+    type: str | None = None
+
+    def __post_init__(self) -> None:
+        for moment in (self.since, self.until):
+            if moment is not None and moment.tzinfo is None:
+                raise InvalidInput("since and until need a time zone (UTC: append Z)")
+        for name in ("case_id", "actor", "type"):
+            value = getattr(self, name)
+            if value is not None and not 0 < len(value) <= _MAX_FILTER_LENGTH:
+                raise InvalidInput(f"{name} must be 1 to {_MAX_FILTER_LENGTH} characters")
+
+    @property
+    def filtered(self) -> bool:
+        """True when single events are picked out, so the export is not one chain."""
+        return any(value is not None for value in (self.case_id, self.actor, self.type))
+
+    def as_data(self) -> dict[str, str | None]:
+        return {
+            "since": format_time(self.since) if self.since else None,
+            "until": format_time(self.until) if self.until else None,
+            "case_id": self.case_id,
+            "actor": self.actor,
+            "type": self.type,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SeqRange:
+    """The sequence numbers an export covers, inclusive; empty when ``first > last``.
+
+    ``by_time`` is set when some events inside the range fall outside the time window
+    (clocks that disagree): rows are then filtered on time as well, and the export is
+    not one contiguous chain.
+    """
+
+    first: int
+    last: int
+    by_time: bool = False
+
+
+@dataclass(slots=True)
+class ExportStats:
+    events: int = 0
+    checkpoints: int = 0
+
+
+def seq_range(session: Session, filters: ExportFilters) -> SeqRange:
+    """The seq range the time window covers, capped at the chain head as it is now."""
+    table = AuditEvent.__table__
+    head = session.execute(sa.select(AuditChainHead.seq).where(AuditChainHead.id == 1))
+    window = [table.c.seq <= (head.scalar_one_or_none() or 0), *_time_window(filters)]
+    bounds = sa.select(sa.func.min(table.c.seq), sa.func.max(table.c.seq), sa.func.count())
+    first, last, count = session.execute(bounds.where(*window)).one()
+    if not count:
+        return SeqRange(1, 0)
+    if filters.since is None and filters.until is None:
+        return SeqRange(first, last)
+    in_range = sa.select(sa.func.count()).where(table.c.seq.between(first, last))
+    return SeqRange(first, last, by_time=session.execute(in_range).scalar_one() != count)
+
+
+def _time_window(filters: ExportFilters) -> list[sa.ColumnElement[bool]]:
+    occurred_at = AuditEvent.__table__.c.occurred_at
+    window = []
+    if filters.since is not None:
+        window.append(occurred_at >= filters.since)
+    if filters.until is not None:
+        window.append(occurred_at < filters.until)
+    return window
+
+
+def stream_events(
+    session: Session, filters: ExportFilters, span: SeqRange, *, batch: int = DEFAULT_BATCH
+) -> Iterator[Mapping[str, Any]]:
+    """The events to export, in sequence order, without holding more than one batch."""
+    table = AuditEvent.__table__
+    conditions = [table.c.seq >= span.first, table.c.seq <= span.last]
+    if span.by_time:
+        conditions.extend(_time_window(filters))
+    if filters.case_id is not None:
+        conditions.append(table.c.target_id == filters.case_id)
+    if filters.actor is not None:
+        conditions.append(table.c.actor_id == filters.actor)
+    if filters.type is not None:
+        conditions.append(table.c.action == filters.type)
+    if span.first > span.last:
+        return
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        statement = (
+            sa.select(table)
+            .where(*conditions)
+            .order_by(table.c.seq)
+            .execution_options(stream_results=True, yield_per=batch)
+        )
+        yield from connection.execute(statement).mappings()
+        return
+    after = span.first - 1
+    while True:  # SQLite: keyset batches
+        statement = (
+            sa.select(table)
+            .where(*conditions, table.c.seq > after)
+            .order_by(table.c.seq)
+            .limit(batch)
+        )
+        rows = connection.execute(statement).mappings().all()
+        if not rows:
+            return
+        yield from rows
+        after = rows[-1]["seq"]
+
+
+def stream_items(
+    session: Session,
+    filters: ExportFilters,
+    span: SeqRange,
+    *,
+    checkpoints: bool,
+    batch: int = DEFAULT_BATCH,
+) -> Iterator[Item]:
+    """Events, and with ``checkpoints`` the checkpoints of the range (plus the one just
+    before it, which anchors the range's first link), each after the event it signs."""
+    events = stream_events(session, filters, span, batch=batch)
+    if not checkpoints:
+        yield from (("event", event) for event in events)
+        return
+    signed = iter_checkpoints(session, after=span.first - 2, through=span.last, batch=batch)
+    yield from merge(events, signed)
+
+
+def neutralize(cell: str) -> str:
+    """Prefix ``'`` to a cell a spreadsheet would run as a formula."""
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
+
+
+def csv_row(event: Mapping[str, Any]) -> list[str]:
+    """One event as CSV cells: UTC ISO-8601 times, ``data`` as compact JSON, no formulas."""
+    body = event_body(event)
+    cells = {**body, "data": canonical_json(body["data"])}
+    cells["prev_hash"], cells["hash"] = event["prev_hash"], event["hash"]
+    return [neutralize("" if cells[c] is None else str(cells[c])) for c in CSV_COLUMNS]
+
+
+def csv_lines(items: Iterable[Item]) -> Iterator[str]:
+    """The header row, then one CSV line (CRLF, RFC 4180) per event; checkpoints skipped."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    yield _drain(buffer)
+    for kind, row in items:
+        if kind == "event":
+            writer.writerow(csv_row(row))
+            yield _drain(buffer)
+
+
+def _drain(buffer: io.StringIO) -> str:
+    text = buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate()
+    return text
+
+
+def jsonl_header(filters: ExportFilters, span: SeqRange, exported_at: datetime) -> str:
+    """The first line: what was asked for. Informational: it is not signed."""
+    return canonical_json(
+        {
+            "kind": "export",
+            "format": EXPORT_FORMAT,
+            "version": EXPORT_VERSION,
+            "exported_at": format_time(exported_at),
+            "filters": filters.as_data(),
+            "filtered": filters.filtered or span.by_time,
+            "seq_from": span.first,
+            "seq_through": span.last,
+        }
+    )
+
+
+def jsonl_record(kind: str, row: Mapping[str, Any]) -> str:
+    """One event (every hashed field plus ``prev_hash`` and ``hash``) or one checkpoint."""
+    if kind == "event":
+        line = {"kind": "event", **event_body(row), "prev_hash": row["prev_hash"]}
+        line["hash"] = row["hash"]
+    else:
+        line = {
+            "kind": "checkpoint",
+            "seq": row["seq"],
+            "hash": row["hash"],
+            "signed_at": format_time(row["signed_at"]),
+            "key_id": row["key_id"],
+            "signature": row["signature"],
+        }
+    return canonical_json(line)
+
+
+def jsonl_lines(items: Iterable[Item], *, header: str) -> Iterator[str]:
+    yield header + "\n"
+    for kind, row in items:
+        yield jsonl_record(kind, row) + "\n"
+
+
+def export(
+    session: Session,
+    actor: AuditActor,
+    *,
+    fmt: Format,
+    filters: ExportFilters,
+    request_id: str | None = None,
+    stats: ExportStats | None = None,
+    batch: int = DEFAULT_BATCH,
+) -> Iterator[str]:
+    """The whole export as text chunks; after the last one, records ``audit.exported``.
+
+    The caller owns the transaction and commits once the generator is exhausted (see the
+    module docstring): ``with session_scope(engine) as s: out.writelines(export(s, …))``.
+    ``stats``, when given, counts what was written.
+    """
+    if fmt not in MEDIA_TYPES:
+        raise InvalidInput("format must be csv or jsonl")
+    # Checked before the first row, not after the last: the event must be recordable.
+    checked_data({"filters": filters.as_data()})
+    span = seq_range(session, filters)
+    stats = stats if stats is not None else ExportStats()
+    items = _counted(
+        stream_items(session, filters, span, checkpoints=fmt == "jsonl", batch=batch), stats
+    )
+    if fmt == "csv":
+        lines = csv_lines(items)
+    else:
+        lines = jsonl_lines(items, header=jsonl_header(filters, span, utcnow()))
+    log.info("audit export started", format=fmt, filtered=filters.filtered or span.by_time)
+    try:
+        yield from lines
+    except GeneratorExit:
+        log.warning("audit export abandoned", format=fmt, events=stats.events)
+        raise
+    record(
+        session,
+        actor,
+        action="audit.exported",
+        target=Target.of("case", filters.case_id) if filters.case_id else None,
+        data={
+            "format": fmt,
+            "filters": filters.as_data(),
+            "events": stats.events,
+            "checkpoints": stats.checkpoints,
+            "seq_from": span.first,
+            "seq_through": span.last,
+        },
+        request_id=request_id,
+    )
+
+
+def _counted(items: Iterable[Item], stats: ExportStats) -> Iterator[Item]:
+    for item in items:
+        if item[0] == "event":
+            stats.events += 1
+        else:
+            stats.checkpoints += 1
+        yield item

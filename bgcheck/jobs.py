@@ -1,0 +1,13 @@
+"""Every module that registers a background job, imported in one place.
+
+A job registers itself with ``@bgcheck.worker.register`` when its module is imported.
+``bgcheck.worker.run`` imports this module first, so the worker (``bgcheck worker`` and
+the embedded one inside ``serve``) runs every job listed here and nothing depends on
+which modules some other code path happened to import. Add a new job's module below.
+"""
+
+from __future__ import annotations
+
+from bgcheck.audit import checkpoints
+
+MODULES = (checkpoints,)

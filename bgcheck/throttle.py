@@ -1,0 +1,83 @@
+"""Login throttling, kept in the database so that every API process sees the same counts.
+
+Failures are counted per account and per client address within a window. Past
+``slow_after`` failures each further attempt must wait (1 s, 2 s, 4 s, …); at
+``max_failures`` the key is blocked for ``block``. Keys are SHA-256 hashes, so the table
+never holds what someone typed as a user name (often a password typed in the wrong box).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import case, delete
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col
+
+from bgcheck.models import LoginThrottle
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    max_failures: int
+    slow_after: int
+    window: timedelta
+    block: timedelta
+
+
+def key(kind: str, value: str) -> str:
+    return hashlib.sha256(f"{kind}:{value}".encode()).hexdigest()
+
+
+def wait_time(session: Session, keys: Iterable[str], now: datetime) -> timedelta | None:
+    """How long the caller must still wait, or None when no key is blocked."""
+    waits = [
+        row.blocked_until - now
+        for k in keys
+        if (row := session.get(LoginThrottle, k)) is not None
+        and row.blocked_until is not None
+        and row.blocked_until > now
+    ]
+    return max(waits) if waits else None
+
+
+def record_failure(session: Session, throttle_key: str, policy: Policy, now: datetime) -> None:
+    """Count one failure atomically (an upsert: concurrent failures all count)."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = LoginThrottle.__table__
+    window_open = table.c.window_started_at > now - policy.window
+    statement = insert(table).values(key=throttle_key, failures=1, window_started_at=now)
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c.key],
+        set_={
+            "failures": case((window_open, table.c.failures + 1), else_=1),
+            "window_started_at": case((window_open, table.c.window_started_at), else_=now),
+        },
+    )
+    session.execute(statement)
+    row = session.get(LoginThrottle, throttle_key, populate_existing=True)
+    assert row is not None
+    if row.failures >= policy.max_failures:
+        row.blocked_until = now + policy.block
+    elif row.failures > policy.slow_after:
+        row.blocked_until = now + timedelta(seconds=2 ** (row.failures - policy.slow_after - 1))
+    session.add(row)
+    session.flush()
+
+
+def clear(session: Session, throttle_key: str) -> None:
+    session.execute(delete(LoginThrottle).where(col(LoginThrottle.key) == throttle_key))
+
+
+def purge(session: Session, now: datetime, older_than: timedelta) -> None:
+    """Forget windows that ended long ago (run by the worker)."""
+    session.execute(
+        delete(LoginThrottle).where(
+            col(LoginThrottle.window_started_at) < now - older_than,
+            (col(LoginThrottle.blocked_until).is_(None)) | (col(LoginThrottle.blocked_until) < now),
+        )
+    )

@@ -1,0 +1,106 @@
+"""Signing in and out over HTTP, and the need-to-know list."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from support.factories import PASSWORD, TEST_ACTOR, make_user
+
+from api.app import create_app
+from bgcheck.db import session_scope
+from bgcheck.services import users as user_service
+from bgcheck.settings import Settings
+from workflow import Role
+
+
+@pytest.fixture
+def engine_with_users(fresh_engine) -> Engine:  # type: ignore[no-untyped-def]
+    engine: Engine = fresh_engine()
+    with session_scope(engine) as session:
+        make_user(session, Role.MANAGER, email="manager@example.edu", password=PASSWORD)
+        make_user(session, Role.HR, email="hr@example.edu", password=PASSWORD)
+    return engine
+
+
+@pytest.fixture
+def client(engine_with_users: Engine, tmp_path) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    settings = Settings(data_dir=tmp_path, embedded_worker=False, login_max_failures=2)
+    with TestClient(create_app(settings, engine_with_users)) as client:
+        yield client
+
+
+def sign_in(client: TestClient, email: str, password: str = PASSWORD):  # type: ignore[no-untyped-def]
+    return client.post("/api/v1/auth/token", data={"username": email, "password": password})
+
+
+def test_sign_in_use_and_sign_out(client: TestClient) -> None:
+    response = sign_in(client, "manager@example.edu")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["token_type"] == "bearer"
+    assert body["expires_in"] == 15 * 60
+    headers = {"Authorization": f"Bearer {body['access_token']}"}
+    assert client.get("/api/v1/me", headers=headers).json()["roles"] == ["manager"]
+    assert client.post("/api/v1/auth/logout", headers=headers).status_code == 204
+    after = client.get("/api/v1/me", headers=headers)
+    assert after.status_code == 401
+    assert after.json()["detail"] == "this access token was signed out"
+
+
+def test_wrong_password_and_unknown_account_look_the_same(client: TestClient) -> None:
+    wrong = sign_in(client, "manager@example.edu", "not the password, sorry")
+    unknown = sign_in(client, "nobody@example.edu", "not the password, sorry")
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json()["detail"] == unknown.json()["detail"]
+    assert wrong.headers["content-type"] == "application/problem+json"
+
+
+def test_repeated_failures_get_429_with_retry_after(client: TestClient) -> None:
+    # Two failures reach BGCHECK_LOGIN_MAX_FAILURES=2: the account is blocked for a while.
+    statuses = [sign_in(client, "hr@example.edu", "wrong password!!").status_code for _ in range(3)]
+    assert statuses == [401, 401, 429]
+    refused = sign_in(client, "hr@example.edu")  # even the right password, for now
+    assert refused.status_code == 429
+    assert int(refused.headers["retry-after"]) >= 1
+    assert refused.headers["content-type"] == "application/problem+json"
+
+
+def test_missing_form_fields_are_422(client: TestClient) -> None:
+    assert client.post("/api/v1/auth/token", data={"username": "x"}).status_code == 422
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["Bearer", "Bearer not-a-token", "Basic dXNlcjpwYXNz", "Bearer a.b.c"],
+)
+def test_bad_authorization_headers_are_401(client: TestClient, header: str) -> None:
+    response = client.get("/api/v1/me", headers={"Authorization": header})
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_need_to_know_lists_cori_access_with_dates(
+    client: TestClient, engine_with_users: Engine
+) -> None:
+    with session_scope(engine_with_users) as session:
+        leaver = make_user(session, Role.REVIEWER, email="leaver@example.edu")
+        make_user(session, Role.AUDITOR, email="auditor@example.edu")
+        user_service.set_roles(session, TEST_ACTOR, user_id=leaver.id, roles=[Role.AUDITOR])
+    token = sign_in(client, "manager@example.edu").json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    rows = client.get("/api/v1/users/need-to-know", headers=headers).json()
+    by_email = {row["email"]: row for row in rows}
+    assert set(by_email) == {"manager@example.edu", "hr@example.edu", "leaver@example.edu"}
+    assert by_email["leaver@example.edu"]["roles"] == ["reviewer"]
+    assert by_email["leaver@example.edu"]["revoked_at"] is not None
+    assert by_email["manager@example.edu"]["revoked_at"] is None
+
+    exported = client.get("/api/v1/users/need-to-know?format=csv", headers=headers)
+    assert exported.headers["content-type"].startswith("text/csv")
+    table = list(csv.DictReader(io.StringIO(exported.text)))
+    assert {row["email"] for row in table} == set(by_email)

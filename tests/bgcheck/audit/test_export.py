@@ -1,0 +1,228 @@
+"""Streaming exports: what CSV and JSONL hold, the filters, the export's own event, memory."""
+
+from __future__ import annotations
+
+import csv
+import inspect
+import io
+import json
+import tracemalloc
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlmodel import Session, col, select
+
+from bgcheck import audit
+from bgcheck.audit import checkpoints
+from bgcheck.audit import export as exports
+from bgcheck.audit.chain import HASHED_FIELDS
+from bgcheck.errors import InvalidInput
+from bgcheck.models import AuditEvent, utcnow
+
+ACTOR = audit.AuditActor.system("tests")
+AUDITOR = audit.AuditActor("user", "auditor-1")
+NASTY = ['=HYPERLINK("http://x")', "+1+1", "-2", "@SUM(A1)", "\tcmd", "\rcmd", "plain"]
+
+
+def run(session: Session, fmt: exports.Format, **filters: object) -> str:
+    return "".join(
+        exports.export(session, AUDITOR, fmt=fmt, filters=exports.ExportFilters(**filters))
+    )
+
+
+def recent_events(session: Session, count: int) -> list[AuditEvent]:
+    rows = session.exec(select(AuditEvent).order_by(col(AuditEvent.seq).desc()).limit(count))
+    return list(reversed(rows.all()))
+
+
+@pytest.fixture
+def nasty_trail(db: Session) -> list[AuditEvent]:
+    """Events whose cells would run as formulas in a spreadsheet if not neutralized."""
+    return [
+        audit.record(
+            db,
+            audit.AuditActor("user", text),
+            action=text,
+            target=audit.Target("case", text),
+            data={"note": text},
+            request_id=text,
+        )
+        for text in NASTY
+    ]
+
+
+def test_csv_opens_with_a_header_utc_times_and_no_formulas(
+    db: Session, nasty_trail: list[AuditEvent]
+) -> None:
+    rows = list(csv.reader(io.StringIO(run(db, "csv"), newline="")))
+    assert tuple(rows[0]) == exports.CSV_COLUMNS
+    body = [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
+    assert len(body) >= len(NASTY)
+    mine = {row["seq"]: row for row in body}
+    for event, text in zip(nasty_trail, NASTY, strict=True):
+        row = mine[str(event.seq)]
+        escaped = text if text == "plain" else "'" + text
+        assert row["action"] == row["actor_id"] == row["target_id"] == escaped
+        assert row["request_id"] == escaped
+        assert json.loads(row["data"]) == {"note": text}  # JSON starts with "{": safe
+        assert row["occurred_at"].endswith("Z")
+        assert datetime.fromisoformat(row["occurred_at"]) == event.occurred_at
+        assert (row["prev_hash"], row["hash"]) == (event.prev_hash, event.hash)
+    for row in body:
+        assert not any(cell.startswith(exports.FORMULA_STARTS) for cell in row.values())
+
+
+def test_jsonl_lines_carry_every_hashed_field_and_the_checkpoints(
+    db: Session, signing_key: Ed25519PrivateKey
+) -> None:
+    audit.record(db, ACTOR, action="case.viewed", data={"n": 1})
+    checkpoint = checkpoints.sign_checkpoint(db, signing_key, utcnow())
+    assert checkpoint is not None
+    audit.record(db, ACTOR, action="case.viewed", data={"n": 2})
+    lines = run(db, "jsonl").splitlines()
+    records = [json.loads(line) for line in lines]
+    header, body = records[0], records[1:]
+    assert header["kind"] == "export"
+    assert header["filtered"] is False
+    assert header["seq_through"] == body[-1]["seq"]
+    events = [r for r in body if r["kind"] == "event"]
+    signed = [r for r in body if r["kind"] == "checkpoint"]
+    assert set(events[0]) == {"kind", *HASHED_FIELDS, "prev_hash", "hash"}
+    assert signed[-1] == {
+        "kind": "checkpoint",
+        "seq": checkpoint.seq,
+        "hash": checkpoint.hash,
+        "signed_at": checkpoint.signed_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "key_id": checkpoint.key_id,
+        "signature": checkpoint.signature,
+    }
+    position = next(i for i, r in enumerate(body) if r["kind"] == "checkpoint")
+    assert body[position - 1]["seq"] == checkpoint.seq  # right after the event it signs
+    assert all(
+        line == json.dumps(json.loads(line), sort_keys=True, separators=(",", ":"))
+        for line in lines
+    )  # canonical JSON
+
+
+def test_the_export_is_audited_after_its_last_row(db: Session) -> None:
+    audit.record(db, ACTOR, action="case.viewed", target=audit.Target.of("case", "c-1"))
+    output = run(db, "jsonl", case_id="c-1")
+    exported = recent_events(db, 1)[0]
+    assert exported.action == "audit.exported"
+    assert (exported.actor_kind, exported.actor_id) == ("user", "auditor-1")
+    assert (exported.target_type, exported.target_id) == ("case", "c-1")
+    assert exported.data["format"] == "jsonl"
+    assert exported.data["filters"]["case_id"] == "c-1"
+    assert exported.data["events"] >= 1
+    assert "audit.exported" not in output  # never part of its own export
+    assert audit.verify(db).ok
+
+
+def test_an_unfinished_export_records_nothing(db: Session) -> None:
+    audit.record(db, ACTOR, action="case.viewed")
+    before = recent_events(db, 1)[0].seq
+    stream = exports.export(db, AUDITOR, fmt="csv", filters=exports.ExportFilters())
+    next(stream)
+    stream.close()
+    assert recent_events(db, 1)[0].seq == before
+
+
+def test_filters_pick_events_and_time_filters_keep_a_contiguous_range(db: Session) -> None:
+    start = utcnow().replace(microsecond=0) + timedelta(days=1)
+    made = [
+        audit.record(
+            db,
+            audit.AuditActor("user", f"u{i % 2}"),
+            action="case.cleared" if i == 3 else "case.viewed",
+            target=audit.Target.of("case", f"case-{i % 3}"),
+            now=start + timedelta(minutes=i),
+        )
+        for i in range(6)
+    ]
+
+    def seqs(**filters: object) -> list[int]:
+        text = run(db, "jsonl", **filters)
+        records = [json.loads(line) for line in text.splitlines()]
+        return [r["seq"] for r in records if r["kind"] == "event" and r["seq"] >= made[0].seq]
+
+    window = {"since": start + timedelta(minutes=1), "until": start + timedelta(minutes=4)}
+    assert seqs(**window) == [e.seq for e in made[1:4]]
+    assert seqs(case_id="case-1") == [made[1].seq, made[4].seq]
+    assert seqs(actor="u0", **window) == [made[2].seq]
+    assert seqs(type="case.cleared") == [made[3].seq]
+    span = exports.seq_range(db, exports.ExportFilters(since=start + timedelta(hours=1)))
+    assert span.first > span.last  # nothing that late: an empty range
+
+
+def test_a_window_with_clock_skew_at_its_edge_is_marked_filtered(db: Session) -> None:
+    start = utcnow().replace(microsecond=0) + timedelta(days=2)
+    inside = audit.record(db, ACTOR, action="case.viewed", now=start + timedelta(minutes=1))
+    audit.record(db, ACTOR, action="case.viewed", now=start - timedelta(seconds=1))  # skewed
+    last = audit.record(db, ACTOR, action="case.viewed", now=start + timedelta(minutes=2))
+    filters = exports.ExportFilters(since=start, until=start + timedelta(minutes=3))
+    span = exports.seq_range(db, filters)
+    assert (span.first, span.last, span.by_time) == (inside.seq, last.seq, True)
+    records = [json.loads(line) for line in run(db, "jsonl", **vars_of(filters)).splitlines()]
+    assert records[0]["filtered"] is True
+    assert [r["seq"] for r in records[1:]] == [inside.seq, last.seq]
+
+
+def vars_of(filters: exports.ExportFilters) -> dict[str, object]:
+    return {name: getattr(filters, name) for name in exports.ExportFilters.__slots__}
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {"since": datetime(2026, 1, 1)},  # noqa: DTZ001  (the point: no zone)
+        {"case_id": ""},
+        {"actor": "x" * 65},
+    ],
+)
+def test_bad_filters_are_refused_before_anything_is_read(filters: dict[str, object]) -> None:
+    with pytest.raises(InvalidInput):
+        exports.ExportFilters(**filters)  # type: ignore[arg-type]
+
+
+def test_a_filter_that_looks_like_an_ssn_is_refused_before_streaming(db: Session) -> None:
+    stream = exports.export(
+        db, AUDITOR, fmt="csv", filters=exports.ExportFilters(case_id="123-45-6789")
+    )
+    with pytest.raises(audit.AuditDataError):
+        next(stream)
+
+
+EVENTS_FOR_MEMORY = 20_000
+
+
+def test_exports_stream_in_constant_memory(db: Session, seed: Callable[..., int]) -> None:
+    seed(db, EVENTS_FOR_MEMORY)
+    filters = exports.ExportFilters()
+    span = exports.seq_range(db, filters)
+    postgresql = db.connection().dialect.name == "postgresql"
+    for fmt in ("csv", "jsonl"):
+        items = exports.stream_items(db, filters, span, checkpoints=fmt == "jsonl", batch=200)
+        if fmt == "csv":
+            lines = exports.csv_lines(items)
+        else:
+            header = exports.jsonl_header(filters, span, utcnow())
+            lines = exports.jsonl_lines(items, header=header)
+        assert inspect.isgenerator(lines)
+        total = count = 0
+        tracemalloc.start()
+        try:
+            for line in lines:
+                total += len(line)
+                count += 1
+                if count == EVENTS_FOR_MEMORY // 2 and postgresql:
+                    # Rows come from a server-side cursor, not a client-side copy.
+                    cursors = db.connection().exec_driver_sql("SELECT count(*) FROM pg_cursors")
+                    assert cursors.scalar_one() >= 1
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert count > EVENTS_FOR_MEMORY, fmt
+        assert total > 5_000_000, fmt  # the whole export is several megabytes...
+        assert peak < total / 8, (fmt, peak, total)  # ...but never held at once

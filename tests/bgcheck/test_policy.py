@@ -1,0 +1,98 @@
+"""Who may do what, by role and by object."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from bgcheck.actors import Actor
+from bgcheck.errors import Forbidden, NotFound
+from bgcheck.policy import GRANTS, Action, CaseScope, may, require, require_case
+from workflow import Role
+
+FAC, ATH = uuid.uuid4(), uuid.uuid4()
+
+
+def actor(*roles: Role, departments: frozenset[uuid.UUID] = frozenset()) -> Actor:
+    return Actor(
+        user_id=uuid.uuid4(),
+        email="someone@example.edu",
+        display_name="Someone",
+        roles=frozenset(roles),
+        department_ids=departments,
+    )
+
+
+HR_FAC = actor(Role.HR, departments=frozenset({FAC}))
+REVIEWER = actor(Role.REVIEWER)
+MANAGER = actor(Role.MANAGER)
+AUDITOR = actor(Role.AUDITOR)
+ADMIN = actor(Role.ADMIN)
+NOBODY = actor()
+
+
+def test_hr_reads_their_departments_cases_only() -> None:
+    assert may(HR_FAC, Action.READ_CASE, CaseScope(FAC))
+    assert not may(HR_FAC, Action.READ_CASE, CaseScope(ATH))
+
+
+def test_another_departments_case_is_not_found_for_hr_not_forbidden() -> None:
+    with pytest.raises(NotFound):
+        require_case(HR_FAC, Action.READ_CASE, CaseScope(ATH))
+
+
+def test_reviewers_and_managers_see_every_department() -> None:
+    for who in (REVIEWER, MANAGER):
+        assert may(who, Action.REVEAL_PII, CaseScope(ATH))
+        assert may(who, Action.READ_REPORT, CaseScope(FAC))
+
+
+def test_hr_never_reads_reports_or_full_pii() -> None:
+    assert not may(HR_FAC, Action.READ_REPORT, CaseScope(FAC))
+    assert not may(HR_FAC, Action.REVEAL_PII, CaseScope(FAC))
+    with pytest.raises(Forbidden):
+        require_case(HR_FAC, Action.READ_REPORT, CaseScope(FAC))
+
+
+@pytest.mark.parametrize(
+    "action", [Action.REVEAL_PII, Action.READ_REPORT, Action.READ_CASE_CONTACT, Action.READ_CASE]
+)
+def test_admin_never_gets_pii_or_cases(action: Action) -> None:
+    assert not may(ADMIN, action, CaseScope(FAC))
+
+
+def test_auditors_read_metadata_without_pii() -> None:
+    assert may(AUDITOR, Action.READ_CASE, CaseScope(FAC))
+    assert not may(AUDITOR, Action.READ_CASE_CONTACT, CaseScope(FAC))
+    assert not may(AUDITOR, Action.REVEAL_PII, CaseScope(FAC))
+
+
+def test_nobody_reads_their_own_background_check() -> None:
+    own = CaseScope(FAC, candidate_email_index="idx-of-my-email")
+    assert not may(REVIEWER, Action.REVEAL_PII, own, actor_email_index="idx-of-my-email")
+    assert may(REVIEWER, Action.REVEAL_PII, own, actor_email_index="idx-of-another")
+    with pytest.raises(NotFound):
+        require_case(MANAGER, Action.READ_CASE, own, actor_email_index="idx-of-my-email")
+
+
+def test_a_user_without_roles_may_do_nothing() -> None:
+    for action in Action:
+        assert not may(NOBODY, action)
+    with pytest.raises(Forbidden):
+        require(NOBODY, Action.MANAGE_USERS)
+
+
+def test_several_roles_add_up() -> None:
+    both = actor(Role.HR, Role.AUDITOR, departments=frozenset({FAC}))
+    assert may(both, Action.EXPORT_AUDIT)
+    assert may(both, Action.CREATE_CASE)
+    # As an auditor they read any case's metadata; hr scoping does not narrow that.
+    assert may(both, Action.READ_CASE, CaseScope(ATH))
+    # Contact details come only from hr, so only for their departments.
+    assert not may(both, Action.READ_CASE_CONTACT, CaseScope(ATH))
+
+
+def test_every_action_is_granted_to_some_role() -> None:
+    granted = set().union(*GRANTS.values())
+    assert granted == set(Action)

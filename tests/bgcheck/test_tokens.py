@@ -1,0 +1,156 @@
+"""The JWT attacks python-jose users have been hit by, each refused."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from jose import jwt
+from support.forgery import b64, forge_hs256
+from support.oidc_provider import LocalProvider
+
+from bgcheck import tokens
+
+SECRET = "s" * 48
+OWN = tokens.SharedSecret(SECRET, "bgcheck", "bgcheck-api")
+NOW = datetime.now(UTC)
+
+
+def own_claims(**overrides: object) -> dict:
+    now = int(NOW.timestamp())
+    claims = {
+        "iss": "bgcheck",
+        "aud": "bgcheck-api",
+        "sub": "user-1",
+        "iat": now,
+        "exp": now + 600,
+        "jti": "abc",
+    } | overrides
+    return {k: v for k, v in claims.items() if v is not None}
+
+
+@pytest.fixture(scope="module")
+def provider() -> LocalProvider:
+    idp = LocalProvider()
+    idp.issuer = "https://idp.example.edu"
+    return idp
+
+
+def provider_verifier(idp: LocalProvider) -> tokens.ProviderKeys:
+    keys = {key["kid"]: key for key in idp.jwks()["keys"]}
+    return tokens.ProviderKeys(key_for=keys.get, issuer=idp.issuer, audience="bgcheck")
+
+
+def test_an_issued_token_verifies_with_its_claims() -> None:
+    token, issued = tokens.issue(OWN, subject="user-1", now=NOW, lifetime=timedelta(minutes=15))
+    claims = tokens.verify(token, OWN)
+    assert claims.subject == "user-1"
+    assert claims.token_id == issued.token_id
+    assert claims.expires_at == issued.expires_at
+
+
+def test_alg_none_is_refused() -> None:
+    header = b64(json.dumps({"alg": "none", "typ": "JWT"}).encode())
+    token = f"{header}.{b64(json.dumps(own_claims()).encode())}."
+    with pytest.raises(tokens.InvalidToken):
+        tokens.verify(token, OWN)
+
+
+@pytest.mark.parametrize("encoding", ["pem", "der"])
+def test_hs256_signed_with_the_providers_public_key_is_refused(
+    provider: LocalProvider, encoding: str
+) -> None:
+    """Key confusion: the public key used as an HMAC secret must never verify."""
+    public = provider.public_pem() if encoding == "pem" else provider.public_der()
+    claims = {
+        "iss": provider.issuer,
+        "aud": "bgcheck",
+        "sub": "x",
+        "email": "a@b.edu",
+        "iat": int(NOW.timestamp()),
+        "exp": int(NOW.timestamp()) + 600,
+    }
+    forged = forge_hs256(
+        {"alg": "HS256", "typ": "JWT", "kid": provider.current_kid}, claims, public
+    )
+    with pytest.raises(tokens.InvalidToken):
+        tokens.verify(forged, provider_verifier(provider))
+    with pytest.raises(tokens.InvalidToken):
+        tokens.verify(forged, OWN)
+
+
+def test_a_good_provider_token_verifies(provider: LocalProvider) -> None:
+    claims = tokens.verify(provider.token(), provider_verifier(provider))
+    assert claims.email == "reviewer@demo.bgcheck.test"
+
+
+def test_our_own_hs256_token_is_refused_by_the_provider_verifier(provider: LocalProvider) -> None:
+    token, _ = tokens.issue(OWN, subject="user-1", now=NOW, lifetime=timedelta(minutes=5))
+    with pytest.raises(tokens.InvalidToken):
+        tokens.verify(token, provider_verifier(provider))
+
+
+def test_a_provider_token_with_an_unknown_kid_is_refused(provider: LocalProvider) -> None:
+    unpublished = provider.add_key(publish=False)
+    with pytest.raises(tokens.InvalidToken, match="unknown key id"):
+        tokens.verify(provider.token(kid=unpublished), provider_verifier(provider))
+
+
+def test_a_tampered_payload_is_refused() -> None:
+    token, _ = tokens.issue(OWN, subject="user-1", now=NOW, lifetime=timedelta(minutes=5))
+    header, _payload, signature = token.split(".")
+    evil = b64(json.dumps(own_claims(sub="admin-user")).encode())
+    with pytest.raises(tokens.InvalidToken):
+        tokens.verify(f"{header}.{evil}.{signature}", OWN)
+
+
+@pytest.mark.parametrize(
+    ("claims", "why"),
+    [
+        (own_claims(exp=int(NOW.timestamp()) - 120), "expired"),
+        (own_claims(aud="someone-else"), "wrong audience"),
+        (own_claims(iss="https://evil.example"), "wrong issuer"),
+        (own_claims(exp=None), "no expiry"),
+        (own_claims(aud=None), "no audience"),
+        (own_claims(iss=None), "no issuer"),
+        (own_claims(sub=None), "no subject"),
+        (own_claims(jti=None), "no token id"),
+        (own_claims(iat=None), "no issue time"),
+    ],
+)
+def test_claims_that_do_not_hold_are_refused(claims: dict, why: str) -> None:
+    token = jwt.encode(claims, SECRET, algorithm="HS256")
+    with pytest.raises(tokens.InvalidToken):
+        tokens.verify(token, OWN)
+
+
+def test_a_token_signed_with_another_secret_is_refused() -> None:
+    token = jwt.encode(own_claims(), "t" * 48, algorithm="HS256")
+    with pytest.raises(tokens.InvalidToken):
+        tokens.verify(token, OWN)
+
+
+def test_hs512_with_our_secret_is_refused() -> None:
+    token = jwt.encode(own_claims(), SECRET, algorithm="HS512")
+    with pytest.raises(tokens.InvalidToken, match="algorithm"):
+        tokens.verify(token, OWN)
+
+
+def test_a_jwe_is_refused() -> None:
+    with pytest.raises(tokens.InvalidToken, match="JWE"):
+        tokens.verify("eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0..aW52.Y2lwaGVy.dGFn", OWN)
+
+
+@given(st.text(max_size=300))
+def test_any_string_is_refused_cleanly(garbage: str) -> None:
+    with pytest.raises(tokens.InvalidToken):
+        tokens.verify(garbage, OWN)
+
+
+@given(st.lists(st.binary(max_size=60), min_size=3, max_size=3))
+def test_any_three_part_token_is_refused_cleanly(parts: list[bytes]) -> None:
+    with pytest.raises(tokens.InvalidToken):
+        tokens.verify(".".join(b64(part) for part in parts), OWN)

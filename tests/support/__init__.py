@@ -1,0 +1,1 @@
+"""Helpers for tests: real components (a local identity provider, factories), no mocks."""
