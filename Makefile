@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint fmt clean bench-login
+.PHONY: run test lint fmt clean bench-login bench-audit
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "bgcheck needs Python 3.11 or newer")'
@@ -40,3 +40,6 @@ clean:
 
 bench-login: $(VENV)/.installed-dev
 	$(BIN)/python bench/login.py
+
+bench-audit: $(VENV)/.installed-dev
+	$(BIN)/python bench/audit_export.py $(BENCH_ARGS)

@@ -7,7 +7,6 @@ uses one connection: ``CurrentActor`` goes with ``DbSession``, ``CurrentReader``
 ``ReadSession``.
 """
 
-
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
@@ -22,6 +21,7 @@ from bgcheck.db import session_scope
 from bgcheck.errors import Unauthenticated
 from bgcheck.models import utcnow
 from bgcheck.services import auth
+from bgcheck.services.cases import CaseContext
 from bgcheck.settings import Settings
 
 TOKEN_URL = "/api/v1/auth/token"  # noqa: S105  (a path)
@@ -41,6 +41,10 @@ def get_auth_config(request: Request) -> auth.AuthConfig:
     return request.app.state.auth
 
 
+def get_case_context(request: Request) -> CaseContext:
+    return request.app.state.cases
+
+
 def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
     """One transaction per request, committed before the response is sent."""
     with session_scope(engine) as session:
@@ -56,6 +60,7 @@ def get_read_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator
 AppSettings = Annotated[Settings, Depends(get_settings)]
 AppEngine = Annotated[Engine, Depends(get_engine)]
 AppAuth = Annotated[auth.AuthConfig, Depends(get_auth_config)]
+CaseCtx = Annotated[CaseContext, Depends(get_case_context)]
 # scope="function": the commit happens before the response leaves, so a failed commit
 # is reported to the caller instead of being lost after a 2xx.
 DbSession = Annotated[Session, Depends(get_session, scope="function")]

@@ -21,11 +21,13 @@ from bgcheck.errors import (
     Forbidden,
     InvalidInput,
     NotFound,
+    PreconditionFailed,
     TooManyAttempts,
     Unauthenticated,
     Unavailable,
 )
 from bgcheck.logs import get_logger
+from bgcheck.services.cases import Refused
 
 PROBLEM_JSON: Final = "application/problem+json"
 TYPE_BASE: Final = "https://bgcheck.example/problems/"
@@ -36,6 +38,7 @@ STATUS: Final[dict[type[BgcheckError], int]] = {
     NotFound: 404,
     Forbidden: 403,
     Conflict: 409,
+    PreconditionFailed: 412,
     InvalidInput: 422,
     Unavailable: 503,
 }
@@ -104,9 +107,37 @@ def problem(request: Request, status: int, **fields: Any) -> JSONResponse:
     return problem_response(status, request_id=getattr(request.state, "request_id", None), **fields)
 
 
+# A workflow refusal's code decides its status: each says something different to a client.
+REFUSAL_STATUS: Final[dict[str, int]] = {
+    "wrong_state": 409,
+    "guard": 409,
+    "forbidden_role": 403,
+    "conflict_of_interest": 403,
+    "not_assigned": 403,
+    "out_of_scope": 404,
+    "invalid_payload": 422,
+}
+
+
 async def _bgcheck_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, BgcheckError)
     status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
+    if isinstance(exc, Refused):
+        status = REFUSAL_STATUS.get(exc.code, 409)
+        extra = {"code": exc.code.value}
+        if exc.errors:
+            extra["errors"] = [
+                {"field": str(error.get("loc", "")), "message": str(error.get("msg", ""))}
+                for error in exc.errors
+            ]
+        return problem(
+            request,
+            status,
+            title="Not allowed now",
+            detail=exc.public_detail,
+            slug=f"workflow/{exc.code.value}",
+            **extra,
+        )
     headers = None
     if status == 503:
         headers = {"Retry-After": "5"}

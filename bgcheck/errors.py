@@ -32,6 +32,13 @@ class Conflict(BgcheckError):
     title = "Conflict"
 
 
+class PreconditionFailed(BgcheckError):
+    """The caller's ``If-Match`` version is stale."""
+
+    slug = "precondition-failed"
+    title = "Precondition failed"
+
+
 class InvalidInput(BgcheckError):
     slug = "invalid-input"
     title = "Invalid input"

@@ -79,3 +79,14 @@ def consume(session: Session, link: CandidateLink, *, now: datetime) -> None:
     link.used_at = now
     session.add(link)
     session.flush()
+
+
+def revoke_all(session: Session, *, case_id: uuid.UUID, now: datetime) -> None:
+    """Close every open link of a case (it was cancelled, expired or decided)."""
+    for link in session.exec(
+        select(CandidateLink).where(
+            CandidateLink.case_id == case_id, col(CandidateLink.revoked_at).is_(None)
+        )
+    ):
+        link.revoked_at = now
+        session.add(link)

@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     audit_checkpoint_every_minutes: int = Field(default=15, ge=1, le=24 * 60)
     sandbox_delay_seconds: float = Field(default=2.0, ge=0, le=3600)
     vendor: Literal["sandbox", "http"] = "sandbox"
+    vendor_name: str = Field(default="Sandbox Screening (test vendor)", min_length=1)
+    vendor_address: str = Field(default="1 Example Way, Boston, MA 02110", min_length=1)
+    vendor_phone: str = Field(default="617-555-0100", min_length=1)
+    disclosure_version: str = Field(
+        default="2026-01", min_length=1, description="The FCRA disclosure the portal shows now."
+    )
     embedded_worker: bool | None = Field(
         default=None, description="Run the worker inside `serve`; default: on for SQLite."
     )

@@ -6,8 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel
-
+from workflow.payloads import Body
 from workflow.states import Effect, Event, State
 
 
@@ -50,7 +49,7 @@ class Decision:
     from_state: State | None  # None for create
     to_state: State
     effects: tuple[Effect, ...]
-    payload: BaseModel
+    payload: Body
     actor_id: str
     at: datetime
     audit_data: Mapping[str, Any]

@@ -173,7 +173,7 @@ def waiting_period_over(ctx: Context) -> Refusal | None:
         return _refuse("no waiting period has been started")
     if ctx.now < deadline:
         return _refuse(f"the waiting period ends {when(deadline)}")
-    if False:
+    if ctx.case.open_dispute:
         return _refuse("a dispute is open; resolve it first")
     return None
 

@@ -22,7 +22,6 @@ leaves out is refused whatever the body.
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
-from functools import reduce
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -69,7 +68,7 @@ def _in_scope(
 def _permitted(case: CaseView, event: Event, actor: ActorView) -> Transition | Refusal:
     """Steps 1-5 of ``decide``: the row the actor may fire, or why not."""
     rows = rows_of(event)
-    anyone = reduce(frozenset.union, (frozenset(row.by) for row in rows), frozenset())
+    anyone: frozenset[Role] = frozenset().union(*(row.by for row in rows))
     if not actor.roles & anyone:
         return Refusal(RefusalCode.FORBIDDEN_ROLE, f"`{event}` is for the {_names(anyone)} role")
     row = row_for(event, case.state)

@@ -7,13 +7,13 @@ be computed, logged and tested without a database.
 
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 from workflow.states import Role, State
 
 
-def _require_aware(owner: object) -> None:
-    for field in fields(owner):  # type: ignore[arg-type]
+def _require_aware(owner: Any) -> None:
+    for field in fields(owner):
         value = getattr(owner, field.name)
         if isinstance(value, datetime) and value.utcoffset() is None:
             raise ValueError(f"{type(owner).__name__}.{field.name} must be timezone-aware")

@@ -55,9 +55,7 @@ def create_user(body: UserCreate, db: DbSession, actor: CurrentActor) -> UserRea
     response_model=list[AccessPeriodRead],
     responses={**problems(401, 403), 200: {"content": {"text/csv": {}}}},
 )
-def need_to_know_list(
-    db: ReadSession, format: Literal["json", "csv"] = Query("json")
-) -> Any:
+def need_to_know_list(db: ReadSession, format: Literal["json", "csv"] = Query("json")) -> Any:
     """Who may request, receive or review CORI, with the dates access began and ended."""
     rows = [
         AccessPeriodRead.model_validate(p, from_attributes=True)

@@ -128,14 +128,15 @@ def seq_range(session: Session, filters: ExportFilters) -> SeqRange:
     table = AuditEvent.__table__
     head = session.execute(sa.select(AuditChainHead.seq).where(AuditChainHead.id == 1))
     window = [table.c.seq <= (head.scalar_one_or_none() or 0), *_time_window(filters)]
-    bounds = sa.select(sa.func.min(table.c.seq), sa.func.max(table.c.seq), sa.func.count())
-    first, last, count = session.execute(bounds.where(*window)).one()
-    if not count:
+    bounds = sa.select(sa.func.min(table.c.seq), sa.func.max(table.c.seq))
+    first, last = session.execute(bounds.where(*window)).one()
+    if first is None:
         return SeqRange(1, 0)
     if filters.since is None and filters.until is None:
-        return SeqRange(first, last)
+        return SeqRange(first, last)  # the primary key alone: no count of the whole table
+    in_window = session.execute(sa.select(sa.func.count()).where(*window)).scalar_one()
     in_range = sa.select(sa.func.count()).where(table.c.seq.between(first, last))
-    return SeqRange(first, last, by_time=session.execute(in_range).scalar_one() != count)
+    return SeqRange(first, last, by_time=session.execute(in_range).scalar_one() != in_window)
 
 
 def _time_window(filters: ExportFilters) -> list[sa.ColumnElement[bool]]:
@@ -172,7 +173,11 @@ def stream_events(
             .order_by(table.c.seq)
             .execution_options(stream_results=True, yield_per=batch)
         )
-        yield from connection.execute(statement).mappings()
+        result = connection.execute(statement)
+        try:
+            yield from result.mappings()
+        finally:
+            result.close()  # an abandoned export frees its server-side cursor now
         return
     after = span.first - 1
     while True:  # SQLite: keyset batches

@@ -14,6 +14,8 @@ What can be verified depends on what was exported:
   checkpoint even if the hashes were recomputed. Events after the newest checkpoint are
   consistent but not signed yet: the report says how far the signatures reach. The
   header's seq range catches a file cut short.
+- **An unsigned export**, whose events no valid checkpoint signs, is only consistent:
+  anyone can write a consistent chain. The result is "not verifiable", never "ok".
 - **A filtered export** (``--case``, ``--actor``, ``--type``) holds single events out of the
   chain, so the chain cannot be recomputed. Each line is still checked on its own (its
   hash against its content, a checkpoint's signature, and a checkpoint against the event
@@ -113,6 +115,15 @@ def _verify_chain(
             )
             report = dataclasses.replace(report, first_bad_seq=bad, reason=reason)
             return OfflineReport("broken", describe(report), report)
+    if report.checked and report.signed_through < start_seq:
+        # Anyone can write a consistent chain; only a signature makes it evidence.
+        return OfflineReport(
+            "unverifiable",
+            f"not verifiable: the {report.checked} events form a consistent chain, but no "
+            "valid checkpoint signs any of them (sign one with `bgcheck audit checkpoint` "
+            "and export again)",
+            report,
+        )
     return OfflineReport("ok", describe(report), report)
 
 

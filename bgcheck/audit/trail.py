@@ -33,12 +33,13 @@ ActorKind = Literal["user", "candidate", "vendor", "system"]
 ARCHIVED_ACTION: Final = "audit.archived"
 
 # Audit data is PII-free by contract; this catches the most damaging slip early.
-_SSN_LIKE: Final = re.compile(r"(?<!\d)\d{3}-?\d{2}-?\d{4}(?!\d)")
-# Ids and digests are not PII, but one UUID in ~150 and one SHA-256 hex digest in ~10
-# hold nine digits between letters ("a123456789b"): they are set aside before the check.
+# The same shapes the log redaction catches: 123-45-6789, 123 45 6789, 123456789.
+_SSN_LIKE: Final = re.compile(r"(?<!\d)\d{3}[- ]?\d{2}[- ]?\d{4}(?!\d)")
+# Ids and digests are not PII, but about one random UUID in 40 and one SHA-256 hex digest
+# in 9 look SSN-shaped ("a123456789b", "…e123-45-6789…"): they are set aside first.
 _NOT_PII: Final = re.compile(
     r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}"
-    r"|(?<![0-9A-Za-z])[0-9a-f]{64}(?![0-9A-Za-z])"
+    r"|(?<![0-9A-Za-z])[0-9a-fA-F]{32,}(?![0-9A-Za-z])"  # digests, dashless UUIDs
 )
 
 

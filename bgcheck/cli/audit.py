@@ -1,8 +1,8 @@
 """``bgcheck audit``: export, verify and sign the audit trail; hand auditors the public key.
 
 ``verify`` exits 0 when the chain and every checkpoint hold, 1 when something is broken
-(the line names the first bad sequence number), 2 on a usage error, and 3 for a filtered
-export file, which cannot be verified as a chain (docs/audit.md).
+(the line names the first bad sequence number), 2 on a usage error, and 3 for an export
+file that cannot be verified: a filtered one, or one no checkpoint signs (docs/audit.md).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager, redirect_stdout, suppress
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TextIO
 
 import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -64,7 +64,7 @@ def verify(
     """Recompute the chain and check every checkpoint signature; print one line.
 
     Without --file, the database's chain is verified. Exit code: 0 ok, 1 broken,
-    3 a filtered export that cannot be verified as a chain.
+    3 an export that cannot be verified (filtered, or signed by no checkpoint).
     """
     if file is not None:
         if not public_key:
@@ -126,11 +126,13 @@ def export(
     stats = exports.ExportStats()
     with _database(settings()) as engine:
         try:
-            with session_scope(engine) as session:
+            # The file takes its name only after the transaction (and its audit event)
+            # committed: session_scope is left first.
+            with _destination(output) as handle, session_scope(engine) as session:
                 chunks = exports.export(
                     session, CLI_ACTOR, fmt=format, filters=filters, stats=stats
                 )
-                _write(chunks, output)
+                handle.writelines(chunks)
         except (BgcheckError, audit.AuditDataError) as exc:
             fail(getattr(exc, "public_detail", str(exc)))
         except OSError as exc:
@@ -257,17 +259,19 @@ def _moment(text: str | None, option: str) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
-def _write(chunks: Iterable[str], output: Path | None) -> None:
-    """To stdout, or to a 0600 file that appears under its name only once complete."""
+@contextmanager
+def _destination(output: Path | None) -> Iterator[TextIO]:
+    """Stdout, or a 0600 file that appears under its name only once complete."""
     if output is None:
-        sys.stdout.writelines(chunks)
+        yield sys.stdout
         sys.stdout.flush()
         return
-    directory = output.resolve().parent
-    fd, temporary = tempfile.mkstemp(dir=directory, prefix=f".{output.name}.", suffix=".part")
+    fd, temporary = tempfile.mkstemp(
+        dir=output.resolve().parent, prefix=f".{output.name}.", suffix=".part"
+    )
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.writelines(chunks)
+            yield handle
         os.replace(temporary, output)
     except BaseException:
         with suppress(FileNotFoundError):

@@ -7,7 +7,15 @@ and by the services before a row is built.
 from bgcheck.models.audit import AuditChainHead, AuditCheckpoint, AuditEvent
 from bgcheck.models.auth import CandidateLink, LinkPurpose, LoginThrottle, RevokedToken
 from bgcheck.models.base import UTCDateTime, new_id, utcnow
-from bgcheck.models.cases import Case
+from bgcheck.models.cases import (
+    Candidate,
+    Case,
+    CaseDocument,
+    CaseKey,
+    DocumentKind,
+    IdempotentResponse,
+    OutboxJob,
+)
 from bgcheck.models.departments import Department
 from bgcheck.models.users import User, UserDepartment, UserRole
 
@@ -15,11 +23,17 @@ __all__ = [
     "AuditChainHead",
     "AuditCheckpoint",
     "AuditEvent",
+    "Candidate",
     "CandidateLink",
     "Case",
+    "CaseDocument",
+    "CaseKey",
     "Department",
+    "DocumentKind",
+    "IdempotentResponse",
     "LinkPurpose",
     "LoginThrottle",
+    "OutboxJob",
     "RevokedToken",
     "UTCDateTime",
     "User",

@@ -15,14 +15,18 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
-from support.factories import PASSWORD, make_user
 
 from api.app import create_app
 from bgcheck import tokens
+from bgcheck.actors import Actor, load_actor
 from bgcheck.db import session_scope
 from bgcheck.models import utcnow
+from bgcheck.services import cases as case_service
+from bgcheck.services.cases import CaseContext
 from bgcheck.settings import Settings
-from workflow import Role
+from workflow import ConsentBody, Event, Role
+
+from support.factories import PASSWORD, make_user
 
 ROLES = ("anonymous", "hr", "reviewer", "manager", "auditor", "admin")
 EVERYONE = frozenset(ROLES)
@@ -49,6 +53,69 @@ class World:
         with session_scope(self.engine) as session:
             return make_user(session, *roles).id
 
+    def actor(self, role: str) -> Actor:
+        with session_scope(self.engine) as session:
+            actor = load_actor(session, self.users[role])
+        assert actor is not None
+        return actor
+
+    def new_case(self) -> uuid.UUID:
+        with session_scope(self.engine) as session:
+            return case_service.create_case(
+                session, self.ctx, self.actor("hr"), body=CASE, now=utcnow()
+            ).id
+
+    def fire(
+        self, who: str, case_id: uuid.UUID, event: Event, body: dict | None = None
+    ) -> str | None:
+        with session_scope(self.engine) as session:
+            outcome = case_service.fire(
+                session,
+                self.ctx,
+                self.actor(who),
+                case_id=case_id,
+                event=event,
+                body=body or {},
+                expected_version=None,
+                now=utcnow(),
+            )
+        return outcome.portal_token
+
+    def invited(self) -> tuple[uuid.UUID, str]:
+        case_id = self.new_case()
+        token = self.fire("hr", case_id, Event.INVITE)
+        assert token is not None
+        return case_id, token
+
+    def in_notice(self) -> str:
+        """A case in its waiting period; the candidate's notice link."""
+        case_id, token = self.invited()
+        with session_scope(self.engine) as session:
+            case_service.fire_as_candidate(
+                session, self.ctx, token=token, event=Event.CONSENT, body=CONSENT, now=utcnow()
+            )
+        self.fire("hr", case_id, Event.VERIFY_IDENTITY, IDENTITY)
+        self.fire("hr", case_id, Event.ORDER)
+        with session_scope(self.engine) as session:
+            case_service.fire_as_system(
+                session,
+                self.ctx,
+                case_id=case_id,
+                event=Event.VENDOR_COMPLETE,
+                body={"result": "consider"},
+                now=utcnow(),
+                as_role=Role.VENDOR,
+            )
+        self.fire("reviewer", case_id, Event.CLAIM)
+        self.fire("reviewer", case_id, Event.PROPOSE_ADVERSE, ASSESSMENT)
+        notice = self.fire("manager", case_id, Event.APPROVE_ADVERSE)
+        assert notice is not None
+        return notice
+
+    @property
+    def ctx(self) -> CaseContext:
+        return self.app.state.cases
+
 
 Request = dict[str, Any]
 
@@ -60,6 +127,29 @@ class Op:
     allowed: frozenset[str]
     success: int = 200
     request: Callable[[World], Request] = lambda _world: {}
+
+
+CASE = {
+    "department": "FAC",
+    "position_title": "Groundskeeper",
+    "package": "standard",
+    "candidate": {"given_name": "Pat", "family_name": "Candidate", "email": "pat@example.org"},
+}
+CONSENT = ConsentBody.example() | {
+    "given_name": "Pat",
+    "family_name": "Candidate",
+    "signature": "Pat Candidate",
+    "disclosure_version": Settings().disclosure_version,
+}
+IDENTITY = {"id_type": "passport", "id_last4": "1234", "attested": True}
+ASSESSMENT = {
+    "findings": ["2019 conviction"],
+    "nature_and_gravity": "Theft.",
+    "time_elapsed": "Six years.",
+    "job_relevance": "Handles cash.",
+}
+READERS = frozenset({"hr", "reviewer", "manager", "auditor"})
+REVIEWERS = frozenset({"reviewer", "manager"})
 
 
 def unique() -> str:
@@ -131,6 +221,59 @@ OPS = [
         frozenset({"admin"}),
         request=lambda w: {"path": {"user_id": w.new_user(Role.AUDITOR)}},
     ),
+    Op("POST", "/api/v1/cases", frozenset({"hr"}), success=201, request=lambda w: {"json": CASE}),
+    Op("GET", "/api/v1/cases", READERS),
+    Op(
+        "GET",
+        "/api/v1/cases/{case_id}",
+        READERS,
+        request=lambda w: {"path": {"case_id": w.new_case()}},
+    ),
+    Op(
+        "POST",
+        "/api/v1/cases/{case_id}/events/{event}",
+        frozenset({"hr", "manager"}),
+        request=lambda w: {
+            "path": {"case_id": w.new_case(), "event": "cancel"},
+            "json": {"reason": "the position was withdrawn"},
+        },
+    ),
+    Op(
+        "GET",
+        "/api/v1/cases/{case_id}/history",
+        READERS,
+        request=lambda w: {"path": {"case_id": w.new_case()}},
+    ),
+    Op(
+        "GET",
+        "/api/v1/cases/{case_id}/pii",
+        REVIEWERS,
+        request=lambda w: {"path": {"case_id": w.new_case()}},
+    ),
+    # The portal takes no account: the link's token is the credential, for anyone holding it.
+    Op(
+        "GET",
+        "/api/v1/portal/{token}",
+        EVERYONE,
+        request=lambda w: {"path": {"token": w.invited()[1]}},
+    ),
+    Op(
+        "POST",
+        "/api/v1/portal/{token}/consent",
+        EVERYONE,
+        success=204,
+        request=lambda w: {"path": {"token": w.invited()[1]}, "json": CONSENT},
+    ),
+    Op(
+        "POST",
+        "/api/v1/portal/{token}/dispute",
+        EVERYONE,
+        success=204,
+        request=lambda w: {
+            "path": {"token": w.in_notice()},
+            "json": {"statement": "That record belongs to someone else."},
+        },
+    ),
 ]
 
 
@@ -144,6 +287,7 @@ def world(databases, tmp_path_factory) -> Iterator[World]:  # type: ignore[no-un
         with session_scope(engine) as session:
             for role in ROLES[1:]:
                 world.users[role] = make_user(session, Role(role)).id
+            make_user(session, Role.HR, departments=("ATH",))
             make_user(session, Role.HR, departments=("ATH",))
             make_user(session, Role.AUDITOR, email="login@example.edu", password=PASSWORD)
         yield world

@@ -9,13 +9,14 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
-from support.factories import PASSWORD, TEST_ACTOR, make_user
 
 from api.app import create_app
 from bgcheck.db import session_scope
 from bgcheck.services import users as user_service
 from bgcheck.settings import Settings
 from workflow import Role
+
+from support.factories import PASSWORD, TEST_ACTOR, make_user
 
 
 @pytest.fixture

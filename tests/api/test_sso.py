@@ -8,14 +8,15 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
-from support.factories import make_user
-from support.forgery import forge_hs256
-from support.oidc_provider import LocalProvider, running_provider
 
 from api.app import create_app
 from bgcheck.db import session_scope
 from bgcheck.settings import Settings
 from workflow import Role
+
+from support.factories import make_user
+from support.forgery import forge_hs256
+from support.oidc_provider import LocalProvider, running_provider
 
 EMAIL = "sso.reviewer@example.edu"
 

@@ -9,10 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from jose import jwt
-from support.forgery import b64, forge_hs256
-from support.oidc_provider import LocalProvider
 
 from bgcheck import tokens
+
+from support.forgery import b64, forge_hs256
+from support.oidc_provider import LocalProvider
 
 SECRET = "s" * 48
 OWN = tokens.SharedSecret(SECRET, "bgcheck", "bgcheck-api")

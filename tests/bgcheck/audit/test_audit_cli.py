@@ -213,3 +213,11 @@ def test_usage_errors_exit_2_with_one_line(
     refusals = [line for line in result.stderr.splitlines() if line.startswith("bgcheck: ")]
     assert len(refusals) == 1  # one line (stderr also carries the JSON logs)
     assert message in refusals[0]
+
+
+def test_a_failed_export_leaves_no_file_behind(cli_engine: Engine, tmp_path: Path) -> None:
+    out = tmp_path / "exports" / "case.csv"
+    out.parent.mkdir()
+    result = runner.invoke(app, ["audit", "export", "--case", "123-45-6789", "--output", str(out)])
+    assert result.exit_code == 2
+    assert list(out.parent.iterdir()) == []

@@ -170,3 +170,12 @@ def test_a_malformed_line_is_reported_not_raised(line: str, keys: list[Any]) -> 
     report = verify_export([line], public_keys=keys)
     assert report.status == "broken"
     assert "line 1" in report.summary
+
+
+def test_an_export_no_checkpoint_signs_is_not_verifiable(db: Session, keys: list[Any]) -> None:
+    for index in range(3):
+        audit.record(db, ACTOR, action="case.viewed", data={"n": index})
+    report = verify_export(export_lines(db), public_keys=keys)
+    assert report.status == "unverifiable", report.summary
+    assert report.exit_code == 3
+    assert "no valid checkpoint signs any of them" in report.summary

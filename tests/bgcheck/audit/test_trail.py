@@ -60,6 +60,7 @@ def test_removing_the_newest_event_is_caught_by_the_chain_head(db: Session, tamp
     "data",
     [
         {"note": "SSN 123-45-6789 on file"},
+        {"note": "SSN 123 45 6789 on file"},
         {"nested": {"list": ["ok", "123456789"]}},
         {"amount": 1.5},
         {"note": "nul \x00 inside"},

@@ -9,7 +9,6 @@ import pytest
 from passlib.context import CryptContext
 from sqlalchemy import Engine
 from sqlmodel import Session, select
-from support.factories import PASSWORD, TEST_ACTOR, make_user
 
 from bgcheck import tokens
 from bgcheck.db import session_scope
@@ -20,6 +19,8 @@ from bgcheck.services import auth
 from bgcheck.services import users as user_service
 from bgcheck.settings import Settings
 from workflow import Role
+
+from support.factories import PASSWORD, TEST_ACTOR, make_user
 
 CONFIG = auth.AuthConfig.from_settings(
     Settings(login_max_failures=4, login_max_failures_per_address=50), "k" * 48

@@ -1,0 +1,229 @@
+"""Cases: HR's requests, the workflow's events, history and the audited PII reveal."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Header, Query, Response
+from sqlmodel import Session
+
+from api.deps import CaseCtx, CurrentActor, CurrentReader, DbSession, ReadSession, permit
+from api.errors import problems
+from api.schemas.cases import (
+    CandidateContact,
+    CasePage,
+    CaseRead,
+    EventResult,
+    HistoryEntry,
+    RevealedPii,
+)
+from bgcheck import audit, policy
+from bgcheck.actors import Actor
+from bgcheck.errors import InvalidInput
+from bgcheck.models import Case, utcnow
+from bgcheck.queries.audit import list_case_history
+from bgcheck.queries.cases import CaseFilter, list_cases
+from bgcheck.services import cases as case_service
+from bgcheck.services.cases import CaseContext
+from workflow import Event, State
+
+router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
+
+IfMatch = Annotated[
+    str | None,
+    Header(description='The `ETag` you read (e.g. `"3"`): a stale one gets 412.'),
+]
+
+
+def case_read(
+    db: Session, ctx: CaseContext, actor: Actor, case: Case, now: datetime, **extra: Any
+) -> dict[str, Any]:
+    """The case as this actor may see it (the fields of ``CaseRead``)."""
+    contact = None
+    if policy.may(actor, policy.Action.READ_CASE_CONTACT, case_service.scope(db, case)):
+        found = ctx.vault.contact(db, case.id)
+        contact = CandidateContact(
+            given_name=found.given_name, family_name=found.family_name, email=found.email
+        )
+    sees_result = policy.may(actor, policy.Action.READ_REPORT)
+    return {
+        "id": case.id,
+        "department": case_service.department_code(db, case),
+        "position_title": case.position_title,
+        "package": case.package,
+        "state": case.state,
+        "version": case.version,
+        "created_at": case.created_at,
+        "updated_at": case.updated_at,
+        "assigned_to": case.assigned_to,
+        "invitation_expires_at": case.invitation_expires_at,
+        "adverse_deadline": case.adverse_deadline,
+        "ready_to_finalize": case.ready_to_finalize,
+        "open_dispute": case.open_dispute,
+        "vendor_status": case.vendor_status,
+        "vendor_result": case.vendor_result if sees_result else None,
+        "candidate": contact,
+        "allowed_events": case_service.allowed(db, ctx, actor, case, now),
+        **extra,
+    }
+
+
+def etag(case: Case) -> str:
+    return f'"{case.version}"'
+
+
+def parse_if_match(value: str | None) -> int | None:
+    if value is None or value.strip() == "*":
+        return None
+    cleaned = value.strip().removeprefix("W/").strip('"')
+    if not cleaned.isdigit():
+        raise InvalidInput('If-Match: send the ETag you read, e.g. "3"')
+    return int(cleaned)
+
+
+@router.post("", status_code=201, responses=problems(401, 403, 409, 422))
+def create_case(
+    body: Annotated[
+        dict[str, Any],
+        Body(
+            examples=[
+                {
+                    "department": "FAC",
+                    "position_title": "Groundskeeper",
+                    "package": "standard",
+                    "candidate": {
+                        "given_name": "Pat",
+                        "family_name": "Candidate",
+                        "email": "pat@example.org",
+                    },
+                }
+            ]
+        ),
+    ],
+    response: Response,
+    db: DbSession,
+    actor: CurrentActor,
+    ctx: CaseCtx,
+) -> CaseRead:
+    """HR requests a check: `{department, position_title, package, candidate}`."""
+    now = utcnow()
+    case = case_service.create_case(db, ctx, actor, body=body, now=now)
+    response.headers["ETag"] = etag(case)
+    response.headers["Location"] = f"/api/v1/cases/{case.id}"
+    return CaseRead(**case_read(db, ctx, actor, case, now))
+
+
+@router.get(
+    "",
+    dependencies=[permit(policy.Action.READ_CASE, read_only=True)],
+    responses=problems(401, 403, 422),
+)
+def list_all(
+    db: ReadSession,
+    actor: CurrentReader,
+    ctx: CaseCtx,
+    state: State | None = None,
+    department: str | None = Query(default=None, max_length=32),
+    assigned_to: uuid.UUID | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    q: str | None = Query(
+        default=None,
+        max_length=254,
+        description="Exact match: a full email, a 9-digit SSN, or 'Family YYYY-MM-DD'.",
+    ),
+    oldest_first: bool = Query(default=False, description="The review queue's order."),
+    limit: int = Query(default=50, ge=1, le=100),
+    cursor: str | None = Query(default=None, max_length=200),
+) -> CasePage:
+    """The cases you may see, newest first (or oldest first), a page at a time."""
+    filters = CaseFilter(
+        state=state,
+        department=department,
+        assigned_to=assigned_to,
+        created_after=created_after,
+        created_before=created_before,
+        q=q,
+        oldest_first=oldest_first,
+    )
+    rows, next_cursor = list_cases(db, ctx.vault, actor, filters, limit=limit, cursor=cursor)
+    now = utcnow()
+    return CasePage(
+        items=[CaseRead(**case_read(db, ctx, actor, case, now)) for case in rows],
+        next_cursor=next_cursor,
+    )
+
+
+@router.get("/{case_id}", responses=problems(401, 404))
+def get_case(
+    case_id: uuid.UUID, response: Response, db: ReadSession, actor: CurrentReader, ctx: CaseCtx
+) -> CaseRead:
+    case = case_service.get_visible(db, ctx, actor, case_id)
+    response.headers["ETag"] = etag(case)
+    return CaseRead(**case_read(db, ctx, actor, case, utcnow()))
+
+
+@router.post("/{case_id}/events/{event}", responses=problems(401, 403, 404, 409, 412, 422))
+def fire_event(
+    case_id: uuid.UUID,
+    event: Event,
+    response: Response,
+    db: DbSession,
+    actor: CurrentActor,
+    ctx: CaseCtx,
+    if_match: IfMatch = None,
+    body: Annotated[dict[str, Any] | None, Body()] = None,
+) -> EventResult:
+    """Fire a workflow event; the body depends on the event (see docs/workflow.md)."""
+    now = utcnow()
+    outcome = case_service.fire(
+        db,
+        ctx,
+        actor,
+        case_id=case_id,
+        event=event,
+        body=body or {},
+        expected_version=parse_if_match(if_match),
+        now=now,
+    )
+    url = None
+    if event is Event.INVITE and outcome.portal_token:
+        url = f"{ctx.settings.public_url}/portal/{outcome.portal_token}"
+    response.headers["ETag"] = etag(outcome.case)
+    return EventResult(**case_read(db, ctx, actor, outcome.case, now, invitation_url=url))
+
+
+@router.get("/{case_id}/history", responses=problems(401, 404))
+def history(
+    case_id: uuid.UUID, db: ReadSession, actor: CurrentReader, ctx: CaseCtx
+) -> list[HistoryEntry]:
+    """Every transition: event, from, to, who and when (from the audit trail)."""
+    case_service.get_visible(db, ctx, actor, case_id)
+    return [
+        HistoryEntry(
+            event=event.action.removeprefix("case."),
+            from_state=event.data.get("from"),
+            to_state=event.data.get("to"),
+            actor_kind=event.actor_kind,
+            actor_id=event.actor_id,
+            at=event.occurred_at,
+        )
+        for event in list_case_history(db, case_id)
+    ]
+
+
+@router.get("/{case_id}/pii", responses=problems(401, 403, 404))
+def reveal_pii(case_id: uuid.UUID, db: DbSession, actor: CurrentActor, ctx: CaseCtx) -> RevealedPii:
+    """The candidate's full PII, unmasked. Every call is recorded with the fields shown."""
+    case = case_service.get_visible(db, ctx, actor, case_id, action=policy.Action.REVEAL_PII)
+    fields = ctx.vault.details(db, case.id)
+    audit.record(
+        db,
+        actor.audit_actor,
+        action="pii.revealed",
+        target=audit.Target.of("case", case.id),
+        data={"fields": sorted(name for name, value in fields.items() if value is not None)},
+    )
+    return RevealedPii(fields=fields)

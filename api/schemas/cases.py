@@ -1,0 +1,85 @@
+"""Case bodies and answers. ``CaseRead`` lists its fields and never holds sealed PII.
+
+What a caller sees of the candidate depends on their role (``CaseRead.for_actor``):
+hr, reviewers and managers see the name and email; auditors and administrators none.
+The full PII is its own audited endpoint (``GET /cases/{id}/pii``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from workflow import Event, State
+
+
+class CandidateContact(BaseModel):
+    given_name: str | None
+    family_name: str | None
+    email: str | None
+
+
+class CaseRead(BaseModel):
+    id: uuid.UUID
+    department: str
+    position_title: str
+    package: str
+    state: State
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    assigned_to: uuid.UUID | None
+    invitation_expires_at: datetime | None
+    adverse_deadline: datetime | None
+    ready_to_finalize: bool
+    open_dispute: bool
+    vendor_status: str | None
+    vendor_result: str | None = Field(description="Only for reviewers and managers.")
+    candidate: CandidateContact | None = Field(description="None for auditors and admins.")
+    allowed_events: list[Event] = Field(description="What you may fire on this case now.")
+
+
+class CaseCreated(CaseRead):
+    pass
+
+
+class EventResult(CaseRead):
+    invitation_url: str | None = Field(
+        default=None, description="With `invite`: the link to send to the candidate."
+    )
+
+
+class CasePage(BaseModel):
+    items: list[CaseRead]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
+
+
+class HistoryEntry(BaseModel):
+    event: str
+    from_state: str | None
+    to_state: str | None
+    actor_kind: str
+    actor_id: str | None
+    at: datetime
+
+
+class RevealedPii(BaseModel):
+    """The candidate's full PII: every call is an audit event naming the fields."""
+
+    fields: dict[str, Any]
+
+
+class PortalView(BaseModel):
+    """What the candidate may do now through their link."""
+
+    purpose: str
+    organisation: str
+    position_title: str
+    state: State
+    disclosure: dict[str, str] | None = None
+    notices: list[dict[str, Any]] = Field(default_factory=list)
+    dispute_deadline: datetime | None = None
+    can_dispute: bool = False

@@ -1,0 +1,227 @@
+"""The vault's repository layer: the only code that turns PII into stored bytes and back.
+
+Each case gets its own data key, wrapped by the keyring's active KEK and kept in
+``case_keys``. Candidate fields are sealed with it, bound to the ``candidates`` table, the
+column and the case id; documents are bound to their own row id. Blind indexes are
+computed here too, so searching never decrypts. Code outside this module and
+``bgcheck.vault`` never sees a key or a ciphertext.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlmodel import Session, select
+
+from bgcheck.errors import Conflict
+from bgcheck.models import Candidate, CaseDocument, CaseKey, DocumentKind, utcnow
+from bgcheck.vault import (
+    DataKey,
+    Keyring,
+    NormalizationError,
+    WrappedKey,
+    email_index,
+    name_dob_index,
+    seal,
+    seal_json,
+    ssn_index,
+    unseal_json,
+    unseal_text,
+    unwrap,
+    wrap,
+)
+
+CANDIDATES = "candidates"
+DOCUMENTS = "case_documents"
+
+
+class Shredded(Conflict):
+    """The case's data key was destroyed (retention): its PII is gone for good."""
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """What hr (and the case list) may show: name and email."""
+
+    given_name: str | None
+    family_name: str | None
+    email: str | None
+
+    @property
+    def full_name(self) -> str | None:
+        parts = [part for part in (self.given_name, self.family_name) if part]
+        return " ".join(parts) or None
+
+
+class Vault:
+    """Bound to one keyring; one per process (``app.state.vault``, the worker's)."""
+
+    def __init__(self, keyring: Keyring) -> None:
+        self.keyring = keyring
+        self._index_root = keyring.blind_index_root_key
+
+    # -- keys ---------------------------------------------------------------------------
+
+    def create_key(self, session: Session, case_id: uuid.UUID) -> DataKey:
+        dek = DataKey.generate()
+        wrapped = wrap(self.keyring, dek, case_id=case_id)
+        session.add(CaseKey(case_id=case_id, kek_id=wrapped.kek_id, wrapped=wrapped.to_bytes()))
+        return dek
+
+    def key(self, session: Session, case_id: uuid.UUID) -> DataKey:
+        row = session.get(CaseKey, case_id)
+        if row is None:
+            raise Shredded("this case's personal data was destroyed under the retention policy")
+        return unwrap(self.keyring, WrappedKey.from_bytes(row.wrapped), case_id=case_id)
+
+    # -- candidates -----------------------------------------------------------------------
+
+    def store_contact(
+        self,
+        session: Session,
+        dek: DataKey,
+        case_id: uuid.UUID,
+        *,
+        given_name: str,
+        family_name: str,
+        email: str,
+    ) -> Candidate:
+        row = session.get(Candidate, case_id) or Candidate(case_id=case_id)
+        row.given_name = self._seal(dek, case_id, "given_name", given_name)
+        row.family_name = self._seal(dek, case_id, "family_name", family_name)
+        row.email = self._seal(dek, case_id, "email", email)
+        row.email_index = email_index(self._index_root, email)
+        row.updated_at = utcnow()
+        session.add(row)
+        return row
+
+    def store_details(
+        self,
+        session: Session,
+        dek: DataKey,
+        case_id: uuid.UUID,
+        *,
+        given_name: str,
+        family_name: str,
+        date_of_birth: date,
+        ssn: str,
+        details: dict[str, Any],
+    ) -> None:
+        """The consent's PII: names (again, as the candidate typed them), DOB, SSN, the rest."""
+        row = session.get(Candidate, case_id) or Candidate(case_id=case_id)
+        row.given_name = self._seal(dek, case_id, "given_name", given_name)
+        row.family_name = self._seal(dek, case_id, "family_name", family_name)
+        payload = {**details, "date_of_birth": date_of_birth.isoformat(), "ssn": ssn}
+        row.details = seal_json(dek, payload, table=CANDIDATES, column="details", row_id=case_id)
+        row.ssn_index = ssn_index(self._index_root, ssn)
+        row.name_dob_index = name_dob_index(self._index_root, family_name, date_of_birth)
+        row.updated_at = utcnow()
+        session.add(row)
+
+    def contact(self, session: Session, case_id: uuid.UUID, dek: DataKey | None = None) -> Contact:
+        row = session.get(Candidate, case_id)
+        if row is None:
+            return Contact(None, None, None)
+        dek = dek or self.key(session, case_id)
+        return Contact(
+            self._open(dek, case_id, "given_name", row.given_name),
+            self._open(dek, case_id, "family_name", row.family_name),
+            self._open(dek, case_id, "email", row.email),
+        )
+
+    def details(self, session: Session, case_id: uuid.UUID) -> dict[str, Any]:
+        """Everything the candidate gave: for the audited reveal only."""
+        row = session.get(Candidate, case_id)
+        if row is None:
+            return {}
+        dek = self.key(session, case_id)
+        contact = self.contact(session, case_id, dek)
+        sealed = row.details
+        extra = (
+            unseal_json(dek, sealed, table=CANDIDATES, column="details", row_id=case_id)
+            if sealed
+            else {}
+        )
+        return {
+            "given_name": contact.given_name,
+            "family_name": contact.family_name,
+            "email": contact.email,
+            **extra,
+        }
+
+    def ssn_last4(self, session: Session, case_id: uuid.UUID) -> str | None:
+        ssn = self.details(session, case_id).get("ssn")
+        return ssn[-4:] if isinstance(ssn, str) and len(ssn) >= 4 else None
+
+    # -- documents --------------------------------------------------------------------------
+
+    def add_document(
+        self, session: Session, case_id: uuid.UUID, kind: DocumentKind, content: dict[str, Any]
+    ) -> CaseDocument:
+        dek = self.key(session, case_id)
+        document = CaseDocument(case_id=case_id, kind=kind)
+        document.sealed = seal_json(
+            dek, content, table=DOCUMENTS, column=f"sealed:{kind}", row_id=document.id
+        )
+        session.add(document)
+        return document
+
+    def documents(
+        self, session: Session, case_id: uuid.UUID, kind: DocumentKind
+    ) -> list[dict[str, Any]]:
+        rows = session.exec(
+            select(CaseDocument)
+            .where(CaseDocument.case_id == case_id, CaseDocument.kind == kind)
+            .order_by(CaseDocument.created_at)  # type: ignore[arg-type]
+        ).all()
+        if not rows:
+            return []
+        dek = self.key(session, case_id)
+        return [
+            unseal_json(dek, row.sealed, table=DOCUMENTS, column=f"sealed:{kind}", row_id=row.id)
+            for row in rows
+            if row.sealed is not None
+        ]
+
+    # -- search ----------------------------------------------------------------------------
+
+    def search_indexes(self, query: str) -> dict[str, str]:
+        """The blind indexes a search term may match: email, SSN, or "Family YYYY-MM-DD"."""
+        query = query.strip()
+        found: dict[str, str] = {}
+        if "@" in query:
+            with contextlib.suppress(NormalizationError):
+                found["email_index"] = email_index(self._index_root, query)
+            return found
+        digits = "".join(ch for ch in query if ch.isdigit())
+        if len(digits) == 9 and len(query) <= 11:
+            with contextlib.suppress(NormalizationError):
+                found["ssn_index"] = ssn_index(self._index_root, query)
+            return found
+        family, _, born = query.rpartition(" ")
+        if family and born:
+            with contextlib.suppress(NormalizationError, ValueError):
+                found["name_dob_index"] = name_dob_index(self._index_root, family, born)
+        return found
+
+    def actor_email_index(self, email: str) -> str | None:
+        try:
+            return email_index(self._index_root, email)
+        except NormalizationError:
+            return None
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _seal(dek: DataKey, case_id: uuid.UUID, column: str, value: str) -> bytes:
+        return seal(dek, value, table=CANDIDATES, column=column, row_id=case_id)
+
+    @staticmethod
+    def _open(dek: DataKey, case_id: uuid.UUID, column: str, sealed: bytes | None) -> str | None:
+        if sealed is None:
+            return None
+        return unseal_text(dek, sealed, table=CANDIDATES, column=column, row_id=case_id)

@@ -1,0 +1,1 @@
+"""Read-only queries: ``get_``/``list_`` functions, no side effects."""

@@ -1,0 +1,283 @@
+"""A case from HR's request to a decision, over HTTP, as each person involved."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from api.app import create_app
+from bgcheck import tokens
+from bgcheck.db import session_scope
+from bgcheck.models import utcnow
+from bgcheck.services import cases as case_service
+from bgcheck.settings import Settings
+from workflow import ConsentBody, Event, Role
+
+from support.factories import make_user
+
+CANDIDATE = {"given_name": "Pat", "family_name": "Candidate", "email": "pat@example.org"}
+
+
+@dataclass
+class Office:
+    client: TestClient
+    engine: Engine
+    app: Any
+    tokens: dict[str, str]
+
+    def as_(self, who: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[who]}"}
+
+    def fire(self, who: str, case: dict, event: str, body: dict | None = None, **kw: Any):  # type: ignore[no-untyped-def]
+        return self.client.post(
+            f"/api/v1/cases/{case['id']}/events/{event}",
+            json=body or {},
+            headers={**self.as_(who), "If-Match": f'"{case["version"]}"', **kw},
+        )
+
+    def vendor(self, case_id: str, event: Event, body: dict) -> None:
+        ctx = self.app.state.cases
+        with session_scope(self.engine) as session:
+            case_service.fire_as_system(
+                session,
+                ctx,
+                case_id=uuid.UUID(case_id),
+                event=event,
+                body=body,
+                now=utcnow(),
+                as_role=Role.VENDOR,
+            )
+
+
+@pytest.fixture
+def office(fresh_engine, tmp_path) -> Iterator[Office]:  # type: ignore[no-untyped-def]
+    engine: Engine = fresh_engine()
+    settings = Settings(data_dir=tmp_path, embedded_worker=False, adverse_wait_business_days=0)
+    app = create_app(settings, engine)
+    users = {}
+    with session_scope(engine) as session:
+        users["hr"] = make_user(session, Role.HR, email="hr@example.edu").id
+        users["other_hr"] = make_user(session, Role.HR, departments=("ATH",)).id
+        users["reviewer"] = make_user(session, Role.REVIEWER, email="rev@example.edu").id
+        users["manager"] = make_user(session, Role.MANAGER, email="mgr@example.edu").id
+        users["auditor"] = make_user(session, Role.AUDITOR).id
+        users["admin"] = make_user(session, Role.ADMIN).id
+    issued = {
+        who: tokens.issue(
+            app.state.auth.own,
+            subject=str(uid),
+            now=utcnow(),
+            lifetime=app.state.auth.token_lifetime,
+        )[0]
+        for who, uid in users.items()
+    }
+    with TestClient(app) as client:
+        yield Office(client, engine, app, issued)
+
+
+def consent_body(ssn: str = "123-45-6789") -> dict:
+    body = ConsentBody.example()
+    body.update(given_name="Pat", family_name="Candidate", signature="Pat Candidate", ssn=ssn)
+    return body
+
+
+def to_review(office: Office, ssn: str, result: str) -> dict:
+    """Create, invite, consent, verify, order and let the vendor finish: pending_review."""
+    created = office.client.post(
+        "/api/v1/cases",
+        json={
+            "department": "FAC",
+            "position_title": "Groundskeeper",
+            "package": "standard",
+            "candidate": CANDIDATE,
+        },
+        headers=office.as_("hr"),
+    )
+    assert created.status_code == 201, created.text
+    case = created.json()
+    assert case["state"] == "draft"
+    assert created.headers["etag"] == '"1"'
+    assert case["allowed_events"] == ["invite", "cancel"]
+
+    invited = office.fire("hr", case, "invite")
+    assert invited.status_code == 200, invited.text
+    case = invited.json()
+    token = case["invitation_url"].rsplit("/", 1)[1]
+    portal = office.client.get(f"/api/v1/portal/{token}").json()
+    assert portal["purpose"] == "consent"
+    body = consent_body(ssn) | {"disclosure_version": portal["disclosure"]["version"]}
+    assert office.client.post(f"/api/v1/portal/{token}/consent", json=body).status_code == 204
+    # The link is used up.
+    assert office.client.post(f"/api/v1/portal/{token}/consent", json=body).status_code == 404
+
+    case = office.client.get(f"/api/v1/cases/{case['id']}", headers=office.as_("hr")).json()
+    assert case["state"] == "consent_received"
+    verified = office.fire(
+        "hr",
+        case,
+        "verify_identity",
+        {"id_type": "drivers_license", "id_last4": "1234", "attested": True},
+    )
+    assert verified.status_code == 200, verified.text
+    ordered = office.fire("hr", verified.json(), "order")
+    assert ordered.status_code == 200, ordered.text
+    assert ordered.json()["state"] == "submitted"
+    office.vendor(case["id"], Event.VENDOR_COMPLETE, {"result": result})
+    case = office.client.get(f"/api/v1/cases/{case['id']}", headers=office.as_("reviewer")).json()
+    assert case["state"] == "pending_review"
+    return case
+
+
+def test_a_clear_report_ends_cleared(office: Office) -> None:
+    case = to_review(office, "123-45-6789", "clear")
+    claimed = office.fire("reviewer", case, "claim")
+    assert claimed.status_code == 200, claimed.text
+    cleared = office.fire("reviewer", claimed.json(), "clear", {"note": "nothing found"})
+    assert cleared.status_code == 200, cleared.text
+    assert cleared.json()["state"] == "cleared"
+    assert cleared.json()["allowed_events"] == []
+
+    history = office.client.get(f"/api/v1/cases/{case['id']}/history", headers=office.as_("hr"))
+    events = [entry["event"] for entry in history.json()]
+    assert events == [
+        "create",
+        "invite",
+        "consent",
+        "verify_identity",
+        "order",
+        "vendor_complete",
+        "claim",
+        "clear",
+    ]
+
+
+def test_an_adverse_finding_ends_not_cleared_after_the_waiting_period(office: Office) -> None:
+    case = to_review(office, "123-45-0000", "consider")
+    case = office.fire("reviewer", case, "claim").json()
+    proposed = office.fire(
+        "reviewer",
+        case,
+        "propose_adverse",
+        {
+            "findings": ["2019 conviction, larceny over $1,200"],
+            "nature_and_gravity": "Felony theft from an employer.",
+            "time_elapsed": "Six years.",
+            "job_relevance": "The position handles cash.",
+        },
+    )
+    assert proposed.status_code == 200, proposed.text
+    approved = office.fire("manager", proposed.json(), "approve_adverse")
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["state"] == "pre_adverse_notice"
+    finalized = office.fire("reviewer", approved.json(), "finalize_adverse")
+    assert finalized.status_code == 200, finalized.text
+    assert finalized.json()["state"] == "not_cleared"
+
+
+def test_the_proposer_cannot_approve(office: Office) -> None:
+    case = to_review(office, "123-45-0000", "consider")
+    case = office.fire("manager", case, "claim").json()
+    proposed = office.fire(
+        "manager",
+        case,
+        "propose_adverse",
+        {
+            "findings": ["a finding"],
+            "nature_and_gravity": "x",
+            "time_elapsed": "y",
+            "job_relevance": "z",
+        },
+    ).json()
+    refused = office.fire("manager", proposed, "approve_adverse")
+    assert refused.status_code == 403
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert "another manager" in refused.json()["detail"] or "propos" in refused.json()["detail"]
+
+
+def test_a_stale_version_gets_412_and_changes_nothing(office: Office) -> None:
+    case = office.client.post(
+        "/api/v1/cases",
+        json={
+            "department": "FAC",
+            "position_title": "Clerk",
+            "package": "standard",
+            "candidate": CANDIDATE,
+        },
+        headers=office.as_("hr"),
+    ).json()
+    stale = dict(case)
+    assert office.fire("hr", case, "invite").status_code == 200
+    response = office.fire("hr", stale, "cancel", {"reason": "changed our mind"})
+    assert response.status_code == 412
+    current = office.client.get(f"/api/v1/cases/{case['id']}", headers=office.as_("hr")).json()
+    assert current["state"] == "awaiting_consent"
+
+
+def test_refusals_say_what_is_missing(office: Office) -> None:
+    case = office.client.post(
+        "/api/v1/cases",
+        json={
+            "department": "FAC",
+            "position_title": "Clerk",
+            "package": "standard",
+            "candidate": CANDIDATE,
+        },
+        headers=office.as_("hr"),
+    ).json()
+    wrong_state = office.fire("hr", case, "order")
+    assert wrong_state.status_code == 409
+    assert "draft" in wrong_state.json()["detail"]
+    bad_body = office.fire("hr", case, "cancel", {"reason": "", "extra": 1})
+    assert bad_body.status_code == 422
+
+
+def test_other_departments_and_other_roles_see_what_they_should(office: Office) -> None:
+    case = office.client.post(
+        "/api/v1/cases",
+        json={
+            "department": "FAC",
+            "position_title": "Clerk",
+            "package": "standard",
+            "candidate": CANDIDATE,
+        },
+        headers=office.as_("hr"),
+    ).json()
+    url = f"/api/v1/cases/{case['id']}"
+    assert office.client.get(url, headers=office.as_("other_hr")).status_code == 404
+    assert office.client.get(url, headers=office.as_("hr")).json()["candidate"]["email"] == (
+        "pat@example.org"
+    )
+    audited = office.client.get(url, headers=office.as_("auditor")).json()
+    assert audited["candidate"] is None
+    assert office.client.get(url, headers=office.as_("admin")).status_code == 403
+    assert office.client.get(f"{url}/pii", headers=office.as_("hr")).status_code == 403
+    revealed = office.client.get(f"{url}/pii", headers=office.as_("reviewer"))
+    assert revealed.status_code == 200
+    assert revealed.json()["fields"]["email"] == "pat@example.org"
+
+
+def test_search_by_email_uses_the_blind_index(office: Office) -> None:
+    created = office.client.post(
+        "/api/v1/cases",
+        json={
+            "department": "FAC",
+            "position_title": "Clerk",
+            "package": "standard",
+            "candidate": CANDIDATE,
+        },
+        headers=office.as_("hr"),
+    ).json()
+    found = office.client.get(
+        "/api/v1/cases", params={"q": " PAT@example.org "}, headers=office.as_("reviewer")
+    ).json()
+    assert [item["id"] for item in found["items"]] == [created["id"]]
+    none = office.client.get(
+        "/api/v1/cases", params={"q": "someone@example.org"}, headers=office.as_("reviewer")
+    ).json()
+    assert none["items"] == []
