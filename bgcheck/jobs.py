@@ -9,5 +9,6 @@ which modules some other code path happened to import. Add a new job's module be
 from __future__ import annotations
 
 from bgcheck.audit import checkpoints
+from bgcheck.services import auth, timers
 
-MODULES = (checkpoints,)
+MODULES = (checkpoints, auth, timers)

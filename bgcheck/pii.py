@@ -10,10 +10,13 @@ computed here too, so searching never decrypts. Code outside this module and
 from __future__ import annotations
 
 import contextlib
+import threading
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, select
 
@@ -21,6 +24,7 @@ from bgcheck.errors import Conflict
 from bgcheck.models import Candidate, CaseDocument, CaseKey, DocumentKind, utcnow
 from bgcheck.vault import (
     DataKey,
+    KeyNotFound,
     Keyring,
     NormalizationError,
     WrappedKey,
@@ -35,8 +39,14 @@ from bgcheck.vault import (
     wrap,
 )
 
+if TYPE_CHECKING:
+    from bgcheck.settings import Settings
+
 CANDIDATES = "candidates"
 DOCUMENTS = "case_documents"
+# A key id this process does not know triggers at most one keyring reload per interval: a
+# retired KEK (or a tampered row) must not make every request re-read the keyring.
+RELOAD_INTERVAL_SECONDS = 5.0
 
 
 class Shredded(Conflict):
@@ -58,11 +68,27 @@ class Contact:
 
 
 class Vault:
-    """Bound to one keyring; one per process (``app.state.vault``, the worker's)."""
+    """Bound to one keyring; one per process (``app.state.vault``, the worker's).
 
-    def __init__(self, keyring: Keyring) -> None:
+    ``reload`` re-reads the keyring from its source. A rotation (``bgcheck keys rotate``)
+    re-wraps data keys under a KEK that processes started earlier do not have yet; with
+    ``reload`` such a process picks up the new keyring on the first key it cannot find,
+    instead of failing every read of a re-wrapped case until it is restarted.
+    """
+
+    def __init__(self, keyring: Keyring, *, reload: Callable[[], Keyring] | None = None) -> None:
         self.keyring = keyring
         self._index_root = keyring.blind_index_root_key
+        self._reload = reload
+        self._reload_lock = threading.Lock()
+        self._reloaded_at = float("-inf")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Vault:
+        """The vault of this process, reloading its keyring from the same settings."""
+        from bgcheck.keys import load_keyring  # keys imports logs; keep pii import-light
+
+        return cls(load_keyring(settings), reload=lambda: load_keyring(settings))
 
     # -- keys ---------------------------------------------------------------------------
 
@@ -76,7 +102,30 @@ class Vault:
         row = session.get(CaseKey, case_id)
         if row is None:
             raise Shredded("this case's personal data was destroyed under the retention policy")
-        return unwrap(self.keyring, WrappedKey.from_bytes(row.wrapped), case_id=case_id)
+        wrapped = WrappedKey.from_bytes(row.wrapped)
+        try:
+            return unwrap(self.keyring, wrapped, case_id=case_id)
+        except KeyNotFound:
+            if not self._reload_for(wrapped.kek_id):
+                raise
+            return unwrap(self.keyring, wrapped, case_id=case_id)
+
+    def _reload_for(self, kek_id: str) -> bool:
+        """Reload the keyring (rate-limited); True if the reloaded one has ``kek_id``."""
+        if self._reload is None:
+            return False
+        with self._reload_lock:
+            if not any(kek.id == kek_id for kek in self.keyring.keks):
+                now = time.monotonic()
+                if now - self._reloaded_at < RELOAD_INTERVAL_SECONDS:
+                    return False
+                self._reloaded_at = now
+                fresh = self._reload()
+                if fresh.active_kek_id != self.keyring.active_kek_id or len(fresh.keks) != len(
+                    self.keyring.keks
+                ):
+                    self.keyring = fresh
+            return any(kek.id == kek_id for kek in self.keyring.keks)
 
     # -- candidates -----------------------------------------------------------------------
 
@@ -123,10 +172,14 @@ class Vault:
         session.add(row)
 
     def contact(self, session: Session, case_id: uuid.UUID, dek: DataKey | None = None) -> Contact:
+        """Name and email; empty once retention shredded the case, so lists still render."""
         row = session.get(Candidate, case_id)
-        if row is None:
+        if row is None or (row.given_name is None and row.family_name is None and not row.email):
             return Contact(None, None, None)
-        dek = dek or self.key(session, case_id)
+        try:
+            dek = dek or self.key(session, case_id)
+        except Shredded:
+            return Contact(None, None, None)
         return Contact(
             self._open(dek, case_id, "given_name", row.given_name),
             self._open(dek, case_id, "family_name", row.family_name),

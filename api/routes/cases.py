@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Query, Response
+from fastapi import APIRouter, Body, Header, Query, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlmodel import Session
 
 from api.deps import CaseCtx, CurrentActor, CurrentReader, DbSession, ReadSession, permit
@@ -19,7 +23,7 @@ from api.schemas.cases import (
     HistoryEntry,
     RevealedPii,
 )
-from bgcheck import audit, policy
+from bgcheck import audit, idempotency, policy
 from bgcheck.actors import Actor
 from bgcheck.errors import InvalidInput
 from bgcheck.models import Case, utcnow
@@ -31,6 +35,10 @@ from workflow import Event, State
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 
+IdempotencyKey = Annotated[
+    str | None,
+    Header(description="Send the same key to retry safely: the first answer is replayed."),
+]
 IfMatch = Annotated[
     str | None,
     Header(description='The `ETag` you read (e.g. `"3"`): a stale one gets 412.'),
@@ -70,6 +78,36 @@ def case_read(
     }
 
 
+def once(
+    db: Session,
+    actor: Actor,
+    request: Request,
+    key: str | None,
+    body: Any,
+    status: int,
+    change: Callable[[], tuple[BaseModel, dict[str, str]]],
+) -> Response:
+    """Run ``change``, or replay the answer it gave the first time this key was sent."""
+    if key is None:
+        result, headers = change()
+        return JSONResponse(jsonable_encoder(result), status_code=status, headers=headers)
+    slot = idempotency.slot(
+        principal=str(actor.user_id),
+        method=request.method,
+        path=request.url.path,
+        key=key,
+        body=body,
+    )
+    stored = idempotency.replay(db, slot)
+    if stored is not None:
+        replayed = {**stored.headers, "Idempotent-Replayed": "true"}
+        return JSONResponse(stored.body, status_code=stored.status, headers=replayed)
+    result, headers = change()
+    encoded = jsonable_encoder(result)
+    idempotency.remember(db, slot, status=status, body=encoded, headers=headers, now=utcnow())
+    return JSONResponse(encoded, status_code=status, headers=headers)
+
+
 def etag(case: Case) -> str:
     return f'"{case.version}"'
 
@@ -83,7 +121,7 @@ def parse_if_match(value: str | None) -> int | None:
     return int(cleaned)
 
 
-@router.post("", status_code=201, responses=problems(401, 403, 409, 422))
+@router.post("", status_code=201, response_model=CaseRead, responses=problems(401, 403, 409, 422))
 def create_case(
     body: Annotated[
         dict[str, Any],
@@ -102,17 +140,21 @@ def create_case(
             ]
         ),
     ],
-    response: Response,
+    request: Request,
     db: DbSession,
     actor: CurrentActor,
     ctx: CaseCtx,
-) -> CaseRead:
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
     """HR requests a check: `{department, position_title, package, candidate}`."""
-    now = utcnow()
-    case = case_service.create_case(db, ctx, actor, body=body, now=now)
-    response.headers["ETag"] = etag(case)
-    response.headers["Location"] = f"/api/v1/cases/{case.id}"
-    return CaseRead(**case_read(db, ctx, actor, case, now))
+
+    def create() -> tuple[CaseRead, dict[str, str]]:
+        now = utcnow()
+        case = case_service.create_case(db, ctx, actor, body=body, now=now)
+        headers = {"ETag": etag(case), "Location": f"/api/v1/cases/{case.id}"}
+        return CaseRead(**case_read(db, ctx, actor, case, now)), headers
+
+    return once(db, actor, request, idempotency_key, body, 201, create)
 
 
 @router.get(
@@ -165,34 +207,43 @@ def get_case(
     return CaseRead(**case_read(db, ctx, actor, case, utcnow()))
 
 
-@router.post("/{case_id}/events/{event}", responses=problems(401, 403, 404, 409, 412, 422))
+@router.post(
+    "/{case_id}/events/{event}",
+    response_model=EventResult,
+    responses=problems(401, 403, 404, 409, 412, 422),
+)
 def fire_event(
     case_id: uuid.UUID,
     event: Event,
-    response: Response,
+    request: Request,
     db: DbSession,
     actor: CurrentActor,
     ctx: CaseCtx,
     if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
     body: Annotated[dict[str, Any] | None, Body()] = None,
-) -> EventResult:
+) -> Response:
     """Fire a workflow event; the body depends on the event (see docs/workflow.md)."""
-    now = utcnow()
-    outcome = case_service.fire(
-        db,
-        ctx,
-        actor,
-        case_id=case_id,
-        event=event,
-        body=body or {},
-        expected_version=parse_if_match(if_match),
-        now=now,
-    )
-    url = None
-    if event is Event.INVITE and outcome.portal_token:
-        url = f"{ctx.settings.public_url}/portal/{outcome.portal_token}"
-    response.headers["ETag"] = etag(outcome.case)
-    return EventResult(**case_read(db, ctx, actor, outcome.case, now, invitation_url=url))
+
+    def fire() -> tuple[EventResult, dict[str, str]]:
+        now = utcnow()
+        outcome = case_service.fire(
+            db,
+            ctx,
+            actor,
+            case_id=case_id,
+            event=event,
+            body=body or {},
+            expected_version=parse_if_match(if_match),
+            now=now,
+        )
+        url = None
+        if event is Event.INVITE and outcome.portal_token:
+            url = f"{ctx.settings.public_url}/portal/{outcome.portal_token}"
+        result = EventResult(**case_read(db, ctx, actor, outcome.case, now, invitation_url=url))
+        return result, {"ETag": etag(outcome.case)}
+
+    return once(db, actor, request, idempotency_key, body or {}, 200, fire)
 
 
 @router.get("/{case_id}/history", responses=problems(401, 404))

@@ -133,6 +133,11 @@ def checked_data(data: Mapping[str, Any]) -> dict[str, Any]:
                 raise AuditDataError(f"audit data {path} looks like an SSN")
             if "\x00" in value:  # PostgreSQL's JSONB cannot hold it; SQLite would
                 raise AuditDataError(f"audit data {path} holds a NUL character")
+            if not value.isascii():
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:  # a lone surrogate: not text anyone could read
+                    raise AuditDataError(f"audit data {path} is not valid Unicode") from None
             return value
         if isinstance(value, list | tuple):
             return [check(item, f"{path}[{i}]") for i, item in enumerate(value)]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from bgcheck.cli import audit, db, departments, server, users
+from bgcheck.cli import audit, db, departments, server, users, workflow
 
 app = typer.Typer(
     help="bgcheck: employee background checks. Settings come from BGCHECK_* variables.",
@@ -23,6 +23,7 @@ app.add_typer(db.app, name="db", no_args_is_help=True)
 app.add_typer(users.app, name="users", no_args_is_help=True)
 app.add_typer(departments.app, name="departments", no_args_is_help=True)
 app.add_typer(audit.app, name="audit", no_args_is_help=True)
+app.add_typer(workflow.app, name="workflow", no_args_is_help=True)
 
 
 def main() -> None:

@@ -15,12 +15,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, delete
 from sqlmodel import Session, col, select
 
-from bgcheck import audit, throttle, tokens
+from bgcheck import audit, throttle, tokens, worker
 from bgcheck.actors import Actor, load_actor
 from bgcheck.db import session_scope
 from bgcheck.errors import Forbidden, LoginFailed, TooManyAttempts, Unauthenticated
 from bgcheck.logs import get_logger
-from bgcheck.models import RevokedToken, User
+from bgcheck.models import RevokedToken, User, utcnow
 from bgcheck.oidc import OidcProvider, ProviderUnavailable
 from bgcheck.passwords import hash_password_unchecked, needs_update, verify_password
 from bgcheck.settings import Settings
@@ -189,6 +189,14 @@ def logout(session: Session, actor: Actor, *, now: datetime) -> None:
 def purge_revocations(session: Session, now: datetime) -> None:
     """Revocations of tokens that have expired anyway are no longer needed."""
     session.execute(delete(RevokedToken).where(col(RevokedToken.expires_at) < now))
+
+
+@worker.register("purge-sign-in-state", every_seconds=3600)
+def purge_sign_in_state(session: Session) -> None:
+    """Hourly: forget revocations of expired tokens and login counts of ended windows."""
+    now = utcnow()
+    purge_revocations(session, now)
+    throttle.purge(session, now, older_than=timedelta(days=1))
 
 
 def _provider_user(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from sqlmodel import Session, select
@@ -23,6 +24,7 @@ from sqlmodel import Session, select
 from bgcheck import audit, links, notices, policy
 from bgcheck.actors import Actor
 from bgcheck.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
+from bgcheck.keys import load_keyring
 from bgcheck.models import (
     Candidate,
     Case,
@@ -34,7 +36,7 @@ from bgcheck.models import (
     UserRole,
 )
 from bgcheck.pii import Vault
-from bgcheck.settings import Settings
+from bgcheck.settings import Settings, get_settings
 from workflow import (
     FINAL_STATES,
     ActorView,
@@ -90,6 +92,13 @@ class CaseContext:
             disclosure_version=settings.disclosure_version,
         )
         return cls(vault=vault, rules=rules, settings=settings)
+
+
+@cache
+def default_context() -> CaseContext:
+    """The process's context from the environment (for the worker and the CLI)."""
+    settings = get_settings()
+    return CaseContext.from_settings(settings, Vault(load_keyring(settings)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -281,3 +281,45 @@ def test_search_by_email_uses_the_blind_index(office: Office) -> None:
         "/api/v1/cases", params={"q": "someone@example.org"}, headers=office.as_("reviewer")
     ).json()
     assert none["items"] == []
+
+
+def test_a_retried_create_with_the_same_idempotency_key_creates_one_case(office: Office) -> None:
+    body = {
+        "department": "FAC",
+        "position_title": "Clerk",
+        "package": "standard",
+        "candidate": CANDIDATE,
+    }
+    headers = {**office.as_("hr"), "Idempotency-Key": "create-clerk-7f3a"}
+    first = office.client.post("/api/v1/cases", json=body, headers=headers)
+    again = office.client.post("/api/v1/cases", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.json()["id"] == first.json()["id"]
+    assert again.headers["idempotent-replayed"] == "true"
+    listed = office.client.get("/api/v1/cases", headers=office.as_("hr")).json()["items"]
+    assert [item["id"] for item in listed] == [first.json()["id"]]
+
+    changed = office.client.post(
+        "/api/v1/cases", json={**body, "position_title": "Other"}, headers=headers
+    )
+    assert changed.status_code == 422
+    assert "different request body" in changed.json()["detail"]
+
+
+def test_a_retried_event_is_replayed_not_fired_twice(office: Office) -> None:
+    case = office.client.post(
+        "/api/v1/cases",
+        json={
+            "department": "FAC",
+            "position_title": "Clerk",
+            "package": "standard",
+            "candidate": CANDIDATE,
+        },
+        headers=office.as_("hr"),
+    ).json()
+    first = office.fire("hr", case, "invite", **{"Idempotency-Key": "invite-1"})
+    again = office.fire("hr", case, "invite", **{"Idempotency-Key": "invite-1"})
+    assert first.status_code == again.status_code == 200
+    assert again.json()["version"] == first.json()["version"] == case["version"] + 1
+    history = office.client.get(f"/api/v1/cases/{case['id']}/history", headers=office.as_("hr"))
+    assert [entry["event"] for entry in history.json()] == ["create", "invite"]

@@ -65,6 +65,7 @@ def test_removing_the_newest_event_is_caught_by_the_chain_head(db: Session, tamp
         {"amount": 1.5},
         {"note": "nul \x00 inside"},
         {"key \x00": "nul in a key"},
+        {"note": "a lone surrogate \ud800"},
         {"when": object()},
     ],
 )
