@@ -23,6 +23,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	@touch $@ $(VENV)/.installed-run
 
 run: $(VENV)/.installed-run
+	$(BIN)/bgcheck demo
 	$(BIN)/bgcheck serve --host $(HOST) --port $(PORT)
 
 test: $(VENV)/.installed-dev

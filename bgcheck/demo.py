@@ -8,15 +8,19 @@ cases in several states here.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Final
 
 from sqlmodel import Session, select
 
 from bgcheck import audit
-from bgcheck.models import User
+from bgcheck.actors import Actor, load_actor
+from bgcheck.models import Case, User
+from bgcheck.services import cases as case_service
 from bgcheck.services import users as user_service
+from bgcheck.services.cases import CaseContext
 from bgcheck.settings import Settings
-from workflow.states import Role
+from workflow import ConsentBody, Event, Role, State
 
 # One published password for every demo account; never seed these outside a demo.
 DEMO_PASSWORD: Final = "demo-password-2026"  # noqa: S105
@@ -70,6 +74,137 @@ def seed(session: Session, actor: audit.AuditActor) -> list[DemoUser]:
         )
         created.append(demo_user)
     return created
+
+
+# (candidate, position, how far the case goes): a dozen cases over the lifecycle.
+DEMO_CASES: Final = (
+    ("Ada", "Lovelace", "Groundskeeper", "draft"),
+    ("Alan", "Turing", "Custodian", "awaiting_consent"),
+    ("Grace", "Hopper", "Electrician", "consent_received"),
+    ("Katherine", "Johnson", "Shuttle Driver", "ready"),
+    ("Edsger", "Dijkstra", "Locksmith", "submitted"),
+    ("Barbara", "Liskov", "HVAC Technician", "pending_review"),
+    ("Donald", "Knuth", "Plumber", "under_review"),
+    ("Frances", "Allen", "Carpenter", "cleared"),
+    ("John", "Backus", "Painter", "adverse_proposed"),
+    ("Margaret", "Hamilton", "Mason", "pre_adverse_notice"),
+    ("Dennis", "Ritchie", "Roofer", "not_cleared"),
+    ("Radia", "Perlman", "Mechanic", "cancelled"),
+)
+ADVERSE_TARGETS: Final = frozenset({"adverse_proposed", "pre_adverse_notice", "not_cleared"})
+ASSESSMENT: Final = {
+    "findings": ["2019 conviction, larceny over $1,200 (sandbox finding)"],
+    "nature_and_gravity": "Felony theft from an employer.",
+    "time_elapsed": "Six years; no later record.",
+    "job_relevance": "The position has keys to every building.",
+}
+
+
+def seed_cases(session: Session, ctx: CaseContext, now: datetime) -> int:
+    """A dozen cases spread over the states, made through the real services (once)."""
+    if session.exec(select(Case)).first() is not None:
+        return 0
+    staff = {
+        name: load_actor(session, user_id)
+        for name in ("hr", "reviewer", "manager")
+        for user_id in session.exec(
+            select(User.id).where(User.email == f"{name}@demo.bgcheck.test")
+        )
+    }
+    for given, family, position, target in DEMO_CASES:
+        _walk(session, ctx, staff, given, family, position, State(target), now)
+    return len(DEMO_CASES)
+
+
+def _walk(
+    session: Session,
+    ctx: CaseContext,
+    staff: dict[str, Actor | None],
+    given: str,
+    family: str,
+    position: str,
+    target: State,
+    now: datetime,
+) -> None:
+    """Create the case, then take the next step of the happy (or adverse) path until
+    ``target``; a step the rules refuse now (finalizing before the deadline) ends it."""
+    email = f"{given.lower()}.{family.lower()}@example.org"
+    body = {
+        "department": "FAC",
+        "position_title": position,
+        "package": "standard",
+        "candidate": {"given_name": given, "family_name": family, "email": email},
+    }
+    hr = staff["hr"]
+    assert hr is not None
+    case = case_service.create_case(session, ctx, hr, body=body, now=now)
+    adverse = target.value in ADVERSE_TARGETS
+    consent = ConsentBody.example() | {
+        "given_name": given,
+        "family_name": family,
+        "signature": f"{given} {family}",
+        "disclosure_version": ctx.settings.disclosure_version,
+        # The sandbox vendor's rule: an SSN ending in 0000 has a criminal-record finding.
+        "ssn": "123-45-0000" if adverse else "123-45-6789",
+    }
+    steps: dict[State, tuple[str, Event, dict]] = {
+        State.DRAFT: ("hr", Event.CANCEL, {"reason": "The position was withdrawn."})
+        if target is State.CANCELLED
+        else ("hr", Event.INVITE, {}),
+        State.AWAITING_CONSENT: ("candidate", Event.CONSENT, consent),
+        State.CONSENT_RECEIVED: (
+            "hr",
+            Event.VERIFY_IDENTITY,
+            {"id_type": "drivers_license", "id_last4": "4321", "attested": True},
+        ),
+        State.READY: ("hr", Event.ORDER, {}),
+        State.SUBMITTED: (
+            "vendor",
+            Event.VENDOR_COMPLETE,
+            {"result": "consider" if adverse else "clear"},
+        ),
+        State.PENDING_REVIEW: ("reviewer", Event.CLAIM, {}),
+        State.UNDER_REVIEW: ("reviewer", Event.PROPOSE_ADVERSE, ASSESSMENT)
+        if adverse
+        else ("reviewer", Event.CLEAR, {"note": "No findings."}),
+        State.ADVERSE_PROPOSED: ("manager", Event.APPROVE_ADVERSE, {}),
+        State.PRE_ADVERSE_NOTICE: ("reviewer", Event.FINALIZE_ADVERSE, {}),
+    }
+    token = None
+    while case.state is not target and case.state in steps:
+        who, event, payload = steps[case.state]
+        try:
+            if who == "candidate":
+                assert token is not None
+                outcome = case_service.fire_as_candidate(
+                    session, ctx, token=token, event=event, body=payload, now=now
+                )
+            elif who == "vendor":
+                outcome = case_service.fire_as_system(
+                    session,
+                    ctx,
+                    case_id=case.id,
+                    event=event,
+                    body=payload,
+                    now=now,
+                    as_role=Role.VENDOR,
+                )
+            else:
+                actor = staff[who]
+                assert actor is not None
+                outcome = case_service.fire(
+                    session,
+                    ctx,
+                    actor,
+                    case_id=case.id,
+                    event=event,
+                    body=payload,
+                    expected_version=None,
+                    now=now,
+                )
+        except case_service.Refused:
+            return  # e.g. not_cleared needs the waiting period to pass first
+        case, token = outcome.case, outcome.portal_token or token
 
 
 def instructions(created: list[DemoUser], settings: Settings) -> str:

@@ -16,17 +16,21 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlmodel import Session, select
 
 from bgcheck.errors import Conflict
+from bgcheck.keys import load_keyring
+from bgcheck.logs import get_logger
 from bgcheck.models import Candidate, CaseDocument, CaseKey, DocumentKind, utcnow
+from bgcheck.settings import Settings, SettingsError
 from bgcheck.vault import (
     DataKey,
     KeyNotFound,
     Keyring,
     NormalizationError,
+    VaultError,
     WrappedKey,
     email_index,
     name_dob_index,
@@ -39,14 +43,13 @@ from bgcheck.vault import (
     wrap,
 )
 
-if TYPE_CHECKING:
-    from bgcheck.settings import Settings
-
 CANDIDATES = "candidates"
 DOCUMENTS = "case_documents"
 # A key id this process does not know triggers at most one keyring reload per interval: a
 # retired KEK (or a tampered row) must not make every request re-read the keyring.
 RELOAD_INTERVAL_SECONDS = 5.0
+
+log = get_logger(__name__)
 
 
 class Shredded(Conflict):
@@ -86,8 +89,6 @@ class Vault:
     @classmethod
     def from_settings(cls, settings: Settings) -> Vault:
         """The vault of this process, reloading its keyring from the same settings."""
-        from bgcheck.keys import load_keyring  # keys imports logs; keep pii import-light
-
         return cls(load_keyring(settings), reload=lambda: load_keyring(settings))
 
     # -- keys ---------------------------------------------------------------------------
@@ -111,21 +112,23 @@ class Vault:
             return unwrap(self.keyring, wrapped, case_id=case_id)
 
     def _reload_for(self, kek_id: str) -> bool:
-        """Reload the keyring (rate-limited); True if the reloaded one has ``kek_id``."""
+        """Re-read the keyring (at most once per interval); True if it now has ``kek_id``."""
         if self._reload is None:
             return False
         with self._reload_lock:
-            if not any(kek.id == kek_id for kek in self.keyring.keks):
+            if not _has_kek(self.keyring, kek_id):
                 now = time.monotonic()
                 if now - self._reloaded_at < RELOAD_INTERVAL_SECONDS:
                     return False
                 self._reloaded_at = now
-                fresh = self._reload()
-                if fresh.active_kek_id != self.keyring.active_kek_id or len(fresh.keks) != len(
-                    self.keyring.keks
-                ):
-                    self.keyring = fresh
-            return any(kek.id == kek_id for kek in self.keyring.keks)
+                try:
+                    fresh = self._reload()
+                except (SettingsError, VaultError) as exc:
+                    log.warning("could not reload the keyring", error=str(exc))
+                    return False
+                self.keyring, self._index_root = fresh, fresh.blind_index_root_key
+                log.info("reloaded the keyring", active_kek=fresh.active_kek_id)
+            return _has_kek(self.keyring, kek_id)
 
     # -- candidates -----------------------------------------------------------------------
 
@@ -174,7 +177,9 @@ class Vault:
     def contact(self, session: Session, case_id: uuid.UUID, dek: DataKey | None = None) -> Contact:
         """Name and email; empty once retention shredded the case, so lists still render."""
         row = session.get(Candidate, case_id)
-        if row is None or (row.given_name is None and row.family_name is None and not row.email):
+        if row is None or (
+            row.given_name is None and row.family_name is None and row.email is None
+        ):
             return Contact(None, None, None)
         try:
             dek = dek or self.key(session, case_id)
@@ -278,3 +283,7 @@ class Vault:
         if sealed is None:
             return None
         return unseal_text(dek, sealed, table=CANDIDATES, column=column, row_id=case_id)
+
+
+def _has_kek(keyring: Keyring, kek_id: str) -> bool:
+    return any(kek.id == kek_id for kek in keyring.keks)

@@ -63,6 +63,14 @@ class Settings(BaseSettings):
     consent_ttl_days: int = Field(default=14, ge=1, le=365)
     adverse_wait_business_days: int = Field(default=5, ge=0, le=60)
     retention_years: int = Field(default=7, ge=1, le=100)
+    # Cancelled and expired cases never reached a decision anyone must defend later, so
+    # their PII goes sooner (`bgcheck retention run`, docs/vault.md).
+    retention_closed_days: int = Field(
+        default=365, ge=1, le=36500, description="Days PII of cancelled/expired cases is kept."
+    )
+    retention_auto_apply: bool = Field(
+        default=False, description="Let the worker purge due cases daily (else dry-run only)."
+    )
     # A checkpoint signs the audit chain when this many events wait, or when the oldest
     # unsigned one is this old: the window in which a rewrite would go unnoticed.
     audit_checkpoint_every_events: int = Field(default=1000, ge=1, le=1_000_000)

@@ -11,6 +11,11 @@ from bgcheck import demo as demo_data
 from bgcheck import worker as background
 from bgcheck.cli.common import CLI_ACTOR, database, fail, settings
 from bgcheck.db import session_scope
+from bgcheck.keys import load_keyring
+from bgcheck.models import utcnow
+from bgcheck.pii import Vault
+from bgcheck.services.cases import CaseContext
+from bgcheck.settings import SettingsError
 
 
 def serve(
@@ -52,10 +57,17 @@ def demo(
         bool, typer.Option(help="Seed a non-SQLite database too (never in production).")
     ] = False,
 ) -> None:
-    """Seed demo departments and one user per role (known passwords!), then say how to log in."""
+    """Seed demo departments, one user per role (known passwords!) and a dozen cases."""
     config = settings()
     if not config.is_sqlite and not allow_non_embedded:
         fail("demo users have published passwords: refusing on a non-embedded database")
+    try:
+        context = CaseContext.from_settings(config, Vault(load_keyring(config)))
+    except SettingsError as exc:
+        fail(str(exc))
     with database(config) as engine, session_scope(engine) as session:
         created = demo_data.seed(session, CLI_ACTOR)
+        cases = demo_data.seed_cases(session, context, utcnow())
     typer.echo(demo_data.instructions(created, config))
+    if cases:
+        typer.echo(f"Seeded {cases} demo cases in the Facilities department.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,9 +15,11 @@ from typer.testing import CliRunner
 from bgcheck import demo
 from bgcheck.cli import app
 from bgcheck.db import session_scope
-from bgcheck.models import AuditEvent, User, UserRole
+from bgcheck.models import AuditEvent, Case, User, UserRole
 from bgcheck.passwords import verify_password
 from bgcheck.settings import get_settings
+from bgcheck.vault import Keyring
+from workflow import State
 
 runner = CliRunner()
 
@@ -41,6 +44,7 @@ def cli_engine(fresh_engine, monkeypatch: pytest.MonkeyPatch, tmp_path) -> Itera
     url = engine.url.render_as_string(hide_password=False)
     monkeypatch.setenv("BGCHECK_DATABASE_URL", url)
     monkeypatch.setenv("BGCHECK_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("BGCHECK_KEYRING", Keyring.generate().to_json())
     get_settings.cache_clear()
     yield engine
     get_settings.cache_clear()
@@ -134,11 +138,17 @@ def test_demo_seeds_one_user_per_role_and_is_idempotent(cli_engine: Engine) -> N
     second = runner.invoke(app, ["demo", "--allow-non-embedded"], catch_exceptions=False)
     assert first.exit_code == second.exit_code == 0
     assert f"({len(demo.USERS)} new)" in first.output
+    assert f"Seeded {len(demo.DEMO_CASES)} demo cases" in first.output
     assert "(0 new)" in second.output
+    assert "Seeded" not in second.output
     with session_scope(cli_engine, read_only=True) as session:
         roles = set(session.exec(select(UserRole.role)).all())
         assert roles == {"hr", "reviewer", "manager", "auditor", "admin"}
         assert len(session.exec(select(User)).all()) == len(demo.USERS)
+        states = Counter(session.exec(select(Case.state)).all())
+    # With the default waiting period, not_cleared cannot be reached on the day.
+    assert set(states) == {State(target) for *_, target in demo.DEMO_CASES} - {State.NOT_CLEARED}
+    assert states[State.PRE_ADVERSE_NOTICE] == 2
 
 
 def test_demo_refuses_a_production_database_without_the_flag(
