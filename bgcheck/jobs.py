@@ -9,6 +9,6 @@ which modules some other code path happened to import. Add a new job's module be
 from __future__ import annotations
 
 from bgcheck.audit import checkpoints
-from bgcheck.services import auth, timers
+from bgcheck.services import auth, retention, timers
 
-MODULES = (checkpoints, auth, timers)
+MODULES = (checkpoints, auth, timers, retention)

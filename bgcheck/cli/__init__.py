@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from bgcheck.cli import audit, db, departments, server, users, workflow
+from bgcheck.cli import audit, db, departments, keys, retention, server, users, workflow
 
 app = typer.Typer(
     help="bgcheck: employee background checks. Settings come from BGCHECK_* variables.",
@@ -24,6 +24,8 @@ app.add_typer(users.app, name="users", no_args_is_help=True)
 app.add_typer(departments.app, name="departments", no_args_is_help=True)
 app.add_typer(audit.app, name="audit", no_args_is_help=True)
 app.add_typer(workflow.app, name="workflow", no_args_is_help=True)
+app.add_typer(keys.app, name="keys", no_args_is_help=True)
+app.add_typer(retention.app, name="retention", no_args_is_help=True)
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy import Engine
 
+from bgcheck.audit.verification import counted
 from bgcheck.cli.common import CLI_ACTOR, database, fail, settings
 from bgcheck.db import session_scope
 from bgcheck.keys import keyring_path, load_keyring
@@ -85,13 +86,13 @@ def status() -> None:
         typer.echo(f"{usage.kek_id:<28} {created:<10} {usage.case_keys:>9}{mark}")
     if report.pending:
         typer.echo(
-            f"{report.pending} case keys are not under the active KEK: "
+            f"{counted(report.pending, 'case key')} under an older KEK: "
             "run `bgcheck keys rewrap` to finish the rotation"
         )
     if report.unopenable:
         typer.echo(
-            f"bgcheck: {report.unopenable} case keys are wrapped by a KEK missing from this "
-            "keyring; restore it from the keyring backup",
+            f"bgcheck: {counted(report.unopenable, 'case key')} wrapped by a KEK missing from "
+            "this keyring: those cases cannot be read; restore the KEK from the keyring backup",
             err=True,
         )
         raise typer.Exit(1)
@@ -202,22 +203,23 @@ def _rewrap(engine: Engine, keyring: Keyring, batch_size: int) -> None:
         except KeyboardInterrupt:
             progress.stop()
             fail("interrupted; run `bgcheck keys rewrap` to continue where it stopped", code=130)
+    batches = f"{report.batches} {'batch' if report.batches == 1 else 'batches'}"
     typer.echo(
-        f"re-wrapped {report.rewrapped} case keys under {report.kek_id} in {report.batches} batches"
+        f"re-wrapped {counted(report.rewrapped, 'case key')} under {report.kek_id} in {batches}"
     )
     stale = report.remaining - len(report.failed)
     if stale > 0:
         typer.echo(
-            f"{stale} case keys were written under an older KEK meanwhile, by a process that "
-            "has not loaded the new keyring yet: run `bgcheck keys rewrap` again later"
+            f"{counted(stale, 'case key')} written under an older KEK meanwhile, by a process "
+            "that had not loaded the new keyring yet: run `bgcheck keys rewrap` again later"
         )
     if report.failed:
         shown = ", ".join(str(case_id) for case_id in report.failed[:SHOWN_FAILURES])
         extra = len(report.failed) - SHOWN_FAILURES
         more = f" and {extra} more" if extra > 0 else ""
         fail(
-            f"{len(report.failed)} case keys did not open and were left as they were "
-            f"(cases {shown}{more}); `bgcheck keys status` shows which KEKs are missing",
+            f"{counted(len(report.failed), 'case key')} did not open and stayed as they were "
+            f"(cases {shown}{more}); `bgcheck keys status` names the missing KEKs",
             code=1,
         )
 

@@ -52,8 +52,8 @@ class KeyStatus:
 
     @property
     def pending(self) -> int:
-        """Case keys not yet under the active KEK (a rotation still to finish)."""
-        return sum(usage.case_keys for usage in self.keks if not usage.active)
+        """Case keys under an older KEK of the keyring: a rotation still to finish."""
+        return sum(u.case_keys for u in self.keks if u.in_keyring and not u.active)
 
     @property
     def unopenable(self) -> int:

@@ -22,7 +22,7 @@ from sqlmodel import Session, col, select
 
 from bgcheck import audit
 from bgcheck.logs import get_logger
-from bgcheck.models import Candidate, Case, CaseDocument, CaseKey
+from bgcheck.models import Candidate, Case, CaseDocument, CaseKey, utcnow
 from bgcheck.settings import Settings, get_settings
 from bgcheck.worker import register
 from workflow import State
@@ -36,6 +36,7 @@ JOB_EVERY_SECONDS: Final = 24 * 60 * 60.0
 JOB_MAX_CASES: Final = 1000
 
 log = get_logger(__name__)
+PURGER: Final = audit.AuditActor.system("retention")
 
 _SEALED_COLUMNS: Final = (
     "given_name",
@@ -74,7 +75,7 @@ class Due:
 
     @property
     def rule(self) -> str:
-        return "decided" if self.state in DECIDED else "closed"
+        return _rule(self.state)
 
 
 def list_due(
@@ -106,7 +107,9 @@ def list_due(
     )
     if limit is not None:
         statement = statement.limit(limit)
-    return [Due(case_id, state, decided_at) for case_id, state, decided_at in session.exec(statement)]
+    return [
+        Due(case_id, state, decided_at) for case_id, state, decided_at in session.exec(statement)
+    ]
 
 
 def purge_case(
@@ -131,12 +134,15 @@ def purge_case(
         sa.delete(CaseDocument).where(col(CaseDocument.case_id) == case_id)
     ).rowcount
     candidate = session.get(Candidate, case_id)
-    if candidate is not None:
+    had_candidate_pii = candidate is not None and any(
+        getattr(candidate, name) is not None for name in _SEALED_COLUMNS
+    )
+    if candidate is not None and had_candidate_pii:
         for name in _SEALED_COLUMNS:
             setattr(candidate, name, None)
         candidate.updated_at = now
         session.add(candidate)
-    if not had_key and not documents and candidate is None:
+    if not (had_key or documents or had_candidate_pii):
         return False
     session.flush()
     audit.record(
@@ -146,7 +152,7 @@ def purge_case(
         target=audit.Target.of("case", case_id),
         data={
             "state": case.state.value,
-            "rule": "decided" if case.state in DECIDED else "closed",
+            "rule": _rule(case.state),
             "retention_years": policy.decided_years,
             "retention_closed_days": policy.closed_days,
             "data_key_destroyed": had_key,
@@ -155,6 +161,10 @@ def purge_case(
         now=now,
     )
     return True
+
+
+def _rule(state: State) -> str:
+    return "decided" if state in DECIDED else "closed"
 
 
 def _is_due(case: Case, policy: Policy, now: datetime) -> bool:
@@ -179,7 +189,7 @@ def purge_due_cases(session: Session) -> int:
     """The daily job: purge due cases if ``retention_auto_apply``, else only report them."""
     settings = get_settings()
     policy = Policy.from_settings(settings)
-    now = _now()
+    now = utcnow()
     due = list_due(session, policy=policy, now=now, limit=JOB_MAX_CASES)
     if not settings.retention_auto_apply:
         if due:
@@ -189,15 +199,12 @@ def purge_due_cases(session: Session) -> int:
                 due=len(due),
             )
         return 0
-    actor = audit.AuditActor.system("retention")
-    purged = sum(
-        purge_case(session, actor, case_id=item.case_id, policy=policy, now=now) for item in due
-    )
+    purged = 0
+    for item in due:
+        try:
+            with session.begin_nested():  # one bad case must not hold back the others
+                purged += purge_case(session, PURGER, case_id=item.case_id, policy=policy, now=now)
+        except Exception:
+            log.exception("could not purge a case", case_id=str(item.case_id))
     log.info("retention purge", purged=purged, more=len(due) == JOB_MAX_CASES)
     return purged
-
-
-def _now() -> datetime:
-    from bgcheck.models import utcnow
-
-    return utcnow()
