@@ -26,10 +26,11 @@ from api.schemas.cases import (
 from bgcheck import audit, idempotency, policy
 from bgcheck.actors import Actor
 from bgcheck.errors import InvalidInput
-from bgcheck.models import Case, utcnow
+from bgcheck.models import Case, DocumentKind, utcnow
 from bgcheck.queries.audit import list_case_history
 from bgcheck.queries.cases import CaseFilter, list_cases
 from bgcheck.services import cases as case_service
+from bgcheck.services import dissemination
 from bgcheck.services.cases import CaseContext
 from workflow import Event, State
 
@@ -278,3 +279,29 @@ def reveal_pii(case_id: uuid.UUID, db: DbSession, actor: CurrentActor, ctx: Case
         data={"fields": sorted(name for name, value in fields.items() if value is not None)},
     )
     return RevealedPii(fields=fields)
+
+
+@router.get("/{case_id}/notices", responses=problems(401, 403, 404))
+def read_notices(
+    case_id: uuid.UUID, db: DbSession, actor: CurrentActor, ctx: CaseCtx
+) -> list[dict[str, Any]]:
+    """The adverse-action notices sent to the candidate. Reading them is a CORI release,
+    recorded in the dissemination log."""
+    case = case_service.get_visible(db, ctx, actor, case_id, action=policy.Action.READ_REPORT)
+    found = [
+        notice
+        for kind in (DocumentKind.PRE_ADVERSE_NOTICE, DocumentKind.FINAL_NOTICE)
+        for notice in ctx.vault.documents(db, case.id, kind)
+    ]
+    if found:
+        dissemination.record(
+            db,
+            actor.audit_actor,
+            case_id=case.id,
+            recipient=str(actor.user_id),
+            relationship="EM background-check staff",
+            purpose="adjudication of the background check",
+            what="notices",
+            now=utcnow(),
+        )
+    return found

@@ -17,6 +17,7 @@ from bgcheck.models.cases import (
     OutboxJob,
 )
 from bgcheck.models.departments import Department
+from bgcheck.models.dissemination import Dissemination
 from bgcheck.models.users import User, UserDepartment, UserRole
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "CaseDocument",
     "CaseKey",
     "Department",
+    "Dissemination",
     "DocumentKind",
     "IdempotentResponse",
     "LinkPurpose",

@@ -36,6 +36,7 @@ from bgcheck.models import (
     UserRole,
 )
 from bgcheck.pii import Vault
+from bgcheck.services import dissemination
 from bgcheck.settings import Settings, get_settings
 from workflow import (
     FINAL_STATES,
@@ -355,7 +356,9 @@ def _apply(
                 )
                 case.proposed_by = actor_id
             case Effect.ISSUE_PRE_ADVERSE_NOTICE:
-                token = _issue_notice(session, ctx, case, DocumentKind.PRE_ADVERSE_NOTICE, decision)
+                token = _issue_notice(
+                    session, ctx, case, DocumentKind.PRE_ADVERSE_NOTICE, decision, who
+                )
             case Effect.START_WAITING_PERIOD:
                 case.adverse_deadline = decision.adverse_deadline
                 case.ready_to_finalize = False
@@ -374,7 +377,7 @@ def _apply(
             case Effect.CLOSE_DISPUTE:
                 case.open_dispute = False
             case Effect.ISSUE_FINAL_NOTICE:
-                token = _issue_notice(session, ctx, case, DocumentKind.FINAL_NOTICE, decision)
+                token = _issue_notice(session, ctx, case, DocumentKind.FINAL_NOTICE, decision, who)
             case Effect.CANCEL_VENDOR_ORDER:
                 _queue(session, case, "vendor_cancel", now)
             case Effect.REVOKE_PORTAL_LINKS:
@@ -447,11 +450,26 @@ def _reviewer(session: Session, assignee: str | None) -> uuid.UUID:
 
 
 def _issue_notice(
-    session: Session, ctx: CaseContext, case: Case, kind: DocumentKind, decision: Decision
+    session: Session,
+    ctx: CaseContext,
+    case: Case,
+    kind: DocumentKind,
+    decision: Decision,
+    who: audit.AuditActor,
 ) -> str:
-    """Store the notice (sealed) and give the candidate a link to read it (and dispute)."""
+    """Store the notice (sealed), give the candidate a link to it, log the dissemination."""
     content = notices.render(session, ctx, case, kind, decision)
     ctx.vault.add_document(session, case.id, kind, content)
+    dissemination.record(
+        session,
+        who,
+        case_id=case.id,
+        recipient="candidate",
+        relationship="subject of the record",
+        purpose=f"FCRA {kind.value.replace('_', ' ')} to the candidate",
+        what=kind.value,
+        now=decision.at,
+    )
     lifetime = (decision.adverse_deadline or decision.at) - decision.at
     _, token = links.issue(
         session,

@@ -250,6 +250,12 @@ OPS = [
         REVIEWERS,
         request=lambda w: {"path": {"case_id": w.new_case()}},
     ),
+    Op(
+        "GET",
+        "/api/v1/cases/{case_id}/notices",
+        REVIEWERS,
+        request=lambda w: {"path": {"case_id": w.new_case()}},
+    ),
     # The portal takes no account: the link's token is the credential, for anyone holding it.
     Op(
         "GET",

@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
+from sqlmodel import select
 
 from api.app import create_app
 from bgcheck import tokens
 from bgcheck.db import session_scope
-from bgcheck.models import utcnow
+from bgcheck.models import Dissemination, utcnow
 from bgcheck.services import cases as case_service
 from bgcheck.settings import Settings
 from workflow import ConsentBody, Event, Role
@@ -175,9 +176,40 @@ def test_an_adverse_finding_ends_not_cleared_after_the_waiting_period(office: Of
     approved = office.fire("manager", proposed.json(), "approve_adverse")
     assert approved.status_code == 200, approved.text
     assert approved.json()["state"] == "pre_adverse_notice"
+    notices = office.client.get(
+        f"/api/v1/cases/{case['id']}/notices", headers=office.as_("reviewer")
+    ).json()
+    assert [notice["kind"] for notice in notices] == ["pre_adverse_notice"]
+    notice = notices[0]
+    assert notice["findings_relied_on"] == ["2019 conviction, larceny over $1,200"]
+    assert notice["source"]["name"]
+    assert "Summary of Your Rights" in notice["summary_of_rights"]
+    assert "803 CMR 2.20" in notice["cori_correction"]
+    assert notice["dispute_deadline"]
+    assert (
+        office.client.get(
+            f"/api/v1/cases/{case['id']}/notices", headers=office.as_("hr")
+        ).status_code
+        == 403
+    )
     finalized = office.fire("reviewer", approved.json(), "finalize_adverse")
     assert finalized.status_code == 200, finalized.text
     assert finalized.json()["state"] == "not_cleared"
+    kinds = [
+        notice["kind"]
+        for notice in office.client.get(
+            f"/api/v1/cases/{case['id']}/notices", headers=office.as_("manager")
+        ).json()
+    ]
+    assert kinds == ["pre_adverse_notice", "final_notice"]
+    with session_scope(office.engine) as session:
+        log = session.exec(
+            select(Dissemination).where(Dissemination.case_id == uuid.UUID(case["id"]))
+        ).all()
+        assert {(entry.recipient, entry.what) for entry in log} >= {
+            ("candidate", "pre_adverse_notice"),
+            ("candidate", "final_notice"),
+        }
 
 
 def test_the_proposer_cannot_approve(office: Office) -> None:
