@@ -74,7 +74,9 @@ def case_read(
         "vendor_status": case.vendor_status,
         "vendor_result": case.vendor_result if sees_result else None,
         "candidate": contact,
-        "allowed_events": case_service.allowed(db, ctx, actor, case, now),
+        "allowed_events": case_service.allowed(
+            db, ctx, actor, case, now, candidate_email=contact.email if contact else None
+        ),
         **extra,
     }
 

@@ -119,10 +119,12 @@ def department_code(session: Session, case: Case) -> str:
     return department.code
 
 
-def view(session: Session, ctx: CaseContext, case: Case) -> CaseView:
-    """What the workflow may know of ``case`` (decrypts the candidate's email only)."""
-    email = None
-    if case.state not in FINAL_STATES or case.decided_at is None:
+def view(
+    session: Session, ctx: CaseContext, case: Case, *, candidate_email: str | None = None
+) -> CaseView:
+    """What the workflow may know of ``case``: decrypts the candidate's email unless given."""
+    email = candidate_email
+    if email is None and case.state not in FINAL_STATES:
         email = ctx.vault.contact(session, case.id).email
     return CaseView(
         state=case.state,
@@ -172,9 +174,18 @@ def get_visible(
 
 
 def allowed(
-    session: Session, ctx: CaseContext, actor: Actor, case: Case, now: datetime
+    session: Session,
+    ctx: CaseContext,
+    actor: Actor,
+    case: Case,
+    now: datetime,
+    *,
+    candidate_email: str | None = None,
 ) -> list[Event]:
-    return allowed_events(view(session, ctx, case), actor.view(), now, rules=ctx.rules)
+    if case.state in FINAL_STATES:
+        return []  # nothing leaves a final state: no need to decrypt anything
+    case_view = view(session, ctx, case, candidate_email=candidate_email)
+    return allowed_events(case_view, actor.view(), now, rules=ctx.rules)
 
 
 # -- changing ------------------------------------------------------------------------------

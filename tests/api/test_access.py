@@ -24,8 +24,9 @@ from bgcheck.models import utcnow
 from bgcheck.services import cases as case_service
 from bgcheck.services.cases import CaseContext
 from bgcheck.settings import Settings
-from workflow import ConsentBody, Event, Role
+from workflow import Event, Role
 
+from support.cases import ASSESSMENT, CASE, CONSENT, IDENTITY
 from support.factories import PASSWORD, make_user
 
 ROLES = ("anonymous", "hr", "reviewer", "manager", "auditor", "admin")
@@ -129,25 +130,6 @@ class Op:
     request: Callable[[World], Request] = lambda _world: {}
 
 
-CASE = {
-    "department": "FAC",
-    "position_title": "Groundskeeper",
-    "package": "standard",
-    "candidate": {"given_name": "Pat", "family_name": "Candidate", "email": "pat@example.org"},
-}
-CONSENT = ConsentBody.example() | {
-    "given_name": "Pat",
-    "family_name": "Candidate",
-    "signature": "Pat Candidate",
-    "disclosure_version": Settings().disclosure_version,
-}
-IDENTITY = {"id_type": "passport", "id_last4": "1234", "attested": True}
-ASSESSMENT = {
-    "findings": ["2019 conviction"],
-    "nature_and_gravity": "Theft.",
-    "time_elapsed": "Six years.",
-    "job_relevance": "Handles cash.",
-}
 READERS = frozenset({"hr", "reviewer", "manager", "auditor"})
 REVIEWERS = frozenset({"reviewer", "manager"})
 

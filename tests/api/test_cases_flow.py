@@ -23,6 +23,12 @@ from workflow import ConsentBody, Event, Role
 from support.factories import make_user
 
 CANDIDATE = {"given_name": "Pat", "family_name": "Candidate", "email": "pat@example.org"}
+CLERK = {
+    "department": "FAC",
+    "position_title": "Clerk",
+    "package": "standard",
+    "candidate": CANDIDATE,
+}
 
 
 @dataclass
@@ -31,6 +37,16 @@ class Office:
     engine: Engine
     app: Any
     tokens: dict[str, str]
+
+    def create(self, position: str = "Clerk") -> dict:
+        """HR requests a check for the usual candidate; the new case as the API shows it."""
+        response = self.client.post(
+            "/api/v1/cases",
+            json={**CLERK, "position_title": position},
+            headers=self.as_("hr"),
+        )
+        assert response.status_code == 201, response.text
+        return response.json()
 
     def as_(self, who: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[who]}"}
@@ -233,16 +249,7 @@ def test_the_proposer_cannot_approve(office: Office) -> None:
 
 
 def test_a_stale_version_gets_412_and_changes_nothing(office: Office) -> None:
-    case = office.client.post(
-        "/api/v1/cases",
-        json={
-            "department": "FAC",
-            "position_title": "Clerk",
-            "package": "standard",
-            "candidate": CANDIDATE,
-        },
-        headers=office.as_("hr"),
-    ).json()
+    case = office.create()
     stale = dict(case)
     assert office.fire("hr", case, "invite").status_code == 200
     response = office.fire("hr", stale, "cancel", {"reason": "changed our mind"})
@@ -252,16 +259,7 @@ def test_a_stale_version_gets_412_and_changes_nothing(office: Office) -> None:
 
 
 def test_refusals_say_what_is_missing(office: Office) -> None:
-    case = office.client.post(
-        "/api/v1/cases",
-        json={
-            "department": "FAC",
-            "position_title": "Clerk",
-            "package": "standard",
-            "candidate": CANDIDATE,
-        },
-        headers=office.as_("hr"),
-    ).json()
+    case = office.create()
     wrong_state = office.fire("hr", case, "order")
     assert wrong_state.status_code == 409
     assert "draft" in wrong_state.json()["detail"]
@@ -270,16 +268,7 @@ def test_refusals_say_what_is_missing(office: Office) -> None:
 
 
 def test_other_departments_and_other_roles_see_what_they_should(office: Office) -> None:
-    case = office.client.post(
-        "/api/v1/cases",
-        json={
-            "department": "FAC",
-            "position_title": "Clerk",
-            "package": "standard",
-            "candidate": CANDIDATE,
-        },
-        headers=office.as_("hr"),
-    ).json()
+    case = office.create()
     url = f"/api/v1/cases/{case['id']}"
     assert office.client.get(url, headers=office.as_("other_hr")).status_code == 404
     assert office.client.get(url, headers=office.as_("hr")).json()["candidate"]["email"] == (
@@ -295,16 +284,7 @@ def test_other_departments_and_other_roles_see_what_they_should(office: Office) 
 
 
 def test_search_by_email_uses_the_blind_index(office: Office) -> None:
-    created = office.client.post(
-        "/api/v1/cases",
-        json={
-            "department": "FAC",
-            "position_title": "Clerk",
-            "package": "standard",
-            "candidate": CANDIDATE,
-        },
-        headers=office.as_("hr"),
-    ).json()
+    created = office.create()
     found = office.client.get(
         "/api/v1/cases", params={"q": " PAT@example.org "}, headers=office.as_("reviewer")
     ).json()
@@ -316,12 +296,7 @@ def test_search_by_email_uses_the_blind_index(office: Office) -> None:
 
 
 def test_a_retried_create_with_the_same_idempotency_key_creates_one_case(office: Office) -> None:
-    body = {
-        "department": "FAC",
-        "position_title": "Clerk",
-        "package": "standard",
-        "candidate": CANDIDATE,
-    }
+    body = CLERK
     headers = {**office.as_("hr"), "Idempotency-Key": "create-clerk-7f3a"}
     first = office.client.post("/api/v1/cases", json=body, headers=headers)
     again = office.client.post("/api/v1/cases", json=body, headers=headers)
@@ -339,16 +314,7 @@ def test_a_retried_create_with_the_same_idempotency_key_creates_one_case(office:
 
 
 def test_a_retried_event_is_replayed_not_fired_twice(office: Office) -> None:
-    case = office.client.post(
-        "/api/v1/cases",
-        json={
-            "department": "FAC",
-            "position_title": "Clerk",
-            "package": "standard",
-            "candidate": CANDIDATE,
-        },
-        headers=office.as_("hr"),
-    ).json()
+    case = office.create()
     first = office.fire("hr", case, "invite", **{"Idempotency-Key": "invite-1"})
     again = office.fire("hr", case, "invite", **{"Idempotency-Key": "invite-1"})
     assert first.status_code == again.status_code == 200
