@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint fmt clean bench-login bench-audit
+.PHONY: run test lint fmt clean bench-login bench-audit bench-vault
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "bgcheck needs Python 3.11 or newer")'
@@ -44,3 +44,6 @@ bench-login: $(VENV)/.installed-dev
 
 bench-audit: $(VENV)/.installed-dev
 	$(BIN)/python bench/audit_export.py $(BENCH_ARGS)
+
+bench-vault: $(VENV)/.installed-dev
+	$(BIN)/python bench/vault.py $(BENCH_ARGS)

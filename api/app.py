@@ -14,10 +14,10 @@ from sqlalchemy import Engine
 
 from api import errors
 from api.middleware import BodySizeLimit, RequestContext
-from api.routes import auth, cases, health, portal, users
+from api.routes import audit, auth, cases, health, portal, users
 from bgcheck import worker
 from bgcheck.db import make_engine
-from bgcheck.keys import load_jwt_secret, load_keyring
+from bgcheck.keys import load_jwt_secret
 from bgcheck.logs import configure_logging
 from bgcheck.pii import Vault
 from bgcheck.services.auth import AuthConfig
@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.settings = settings
     app.state.engine = engine
     app.state.auth = AuthConfig.from_settings(settings, load_jwt_secret(settings))
-    app.state.cases = CaseContext.from_settings(settings, Vault(load_keyring(settings)))
+    app.state.cases = CaseContext.from_settings(settings, Vault.from_settings(settings))
     errors.install(app)
     # Starlette runs the last-added middleware first: the request id exists before the cap.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
@@ -67,4 +67,5 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(users.router)
     app.include_router(cases.router)
     app.include_router(portal.router)
+    app.include_router(audit.router)
     return app

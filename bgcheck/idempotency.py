@@ -5,23 +5,30 @@ one client's key never replays to another. The body's fingerprint is kept too: t
 with a different body is a client bug and is refused, not silently replayed. The answer is
 written in the same transaction as the change it describes, so a change and its replay
 record commit together; two identical requests racing get one change and one conflict
-(the primary key), never two changes.
+(the primary key), never two changes. The answer is sealed with the case's data key (it
+holds the candidate's name and may hold a portal link) and forgotten after a day.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlmodel import Session
+from sqlalchemy import delete
+from sqlmodel import Session, col
 
+from bgcheck import worker
 from bgcheck.errors import InvalidInput
-from bgcheck.models import IdempotentResponse
+from bgcheck.models import IdempotentResponse, utcnow
+from bgcheck.pii import Vault
 
 MAX_KEY_LENGTH = 200
+KEEP_FOR = timedelta(hours=24)
+IDEMPOTENT_RESPONSES = "idempotent_responses"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +57,10 @@ def replay(session: Session, slot: Slot) -> IdempotentResponse | None:
 
 def remember(
     session: Session,
+    vault: Vault,
     slot: Slot,
     *,
+    case_id: uuid.UUID,
     status: int,
     body: dict[str, Any],
     headers: dict[str, str],
@@ -61,10 +70,29 @@ def remember(
         IdempotentResponse(
             key=slot.key,
             request_hash=slot.fingerprint,
+            case_id=case_id,
             status=status,
-            body=body,
+            sealed=vault.seal_record(session, case_id, IDEMPOTENT_RESPONSES, slot.key, body),
             headers=headers,
             created_at=now,
         )
     )
     session.flush()
+
+
+def body_of(session: Session, vault: Vault, stored: IdempotentResponse) -> dict[str, Any]:
+    return vault.open_record(
+        session, stored.case_id, IDEMPOTENT_RESPONSES, stored.key, stored.sealed
+    )
+
+
+def purge(session: Session, now: datetime) -> None:
+    """A retry comes within minutes; a day later the answer is only a liability."""
+    session.execute(
+        delete(IdempotentResponse).where(col(IdempotentResponse.created_at) < now - KEEP_FOR)
+    )
+
+
+@worker.register("purge-idempotent-responses", every_seconds=3600)
+def purge_old(session: Session) -> None:
+    purge(session, utcnow())

@@ -8,7 +8,8 @@ which modules some other code path happened to import. Add a new job's module be
 
 from __future__ import annotations
 
+from bgcheck import idempotency
 from bgcheck.audit import checkpoints
 from bgcheck.services import auth, retention, timers
 
-MODULES = (checkpoints, auth, timers, retention)
+MODULES = (checkpoints, auth, timers, retention, idempotency)

@@ -18,8 +18,8 @@ import structlog
 REDACTED: Final = "[redacted]"
 
 PII_PATTERNS: Final = (
-    # Email addresses.
-    re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"),
+    # Email addresses, also URL-encoded (%40) as they appear in logged URLs.
+    re.compile(r"[\w.+-]+(?:@|%40)[\w-]+(?:\.[\w-]+)+", re.IGNORECASE),
     # SSNs: 123-45-6789, 123 45 6789, 123456789.
     re.compile(r"(?<!\d)\d{3}[- ]?\d{2}[- ]?\d{4}(?!\d)"),
     # Dates without a time (a DOB): 1990-04-01, 4/1/1990, 04/01/90. Timestamps are kept.

@@ -13,12 +13,12 @@ import contextlib
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bgcheck.errors import Conflict
 from bgcheck.keys import load_keyring
@@ -103,7 +103,10 @@ class Vault:
         row = session.get(CaseKey, case_id)
         if row is None:
             raise Shredded("this case's personal data was destroyed under the retention policy")
-        wrapped = WrappedKey.from_bytes(row.wrapped)
+        return self._unwrap(row.wrapped, case_id)
+
+    def _unwrap(self, stored: bytes, case_id: uuid.UUID) -> DataKey:
+        wrapped = WrappedKey.from_bytes(stored)
         try:
             return unwrap(self.keyring, wrapped, case_id=case_id)
         except KeyNotFound:
@@ -176,19 +179,61 @@ class Vault:
 
     def contact(self, session: Session, case_id: uuid.UUID, dek: DataKey | None = None) -> Contact:
         """Name and email; empty once retention shredded the case, so lists still render."""
-        row = session.get(Candidate, case_id)
-        if row is None or (
-            row.given_name is None and row.family_name is None and row.email is None
-        ):
-            return Contact(None, None, None)
-        try:
-            dek = dek or self.key(session, case_id)
-        except Shredded:
-            return Contact(None, None, None)
+        if dek is not None:
+            row = session.get(Candidate, case_id)
+            if row is None:
+                return Contact(None, None, None)
+            return self._contact(case_id, dek, row.given_name, row.family_name, row.email)
+        return self.contacts(session, [case_id])[case_id]
+
+    def contacts(
+        self, session: Session, case_ids: Collection[uuid.UUID]
+    ) -> dict[uuid.UUID, Contact]:
+        """The contacts of many cases in one query (a list page): no query per case.
+
+        Reads only the sealed columns and the wrapped key, not whole rows, so rendering a
+        page costs one round trip plus the AES-GCM work (see bench/vault.py).
+        """
+        found = {case_id: Contact(None, None, None) for case_id in case_ids}
+        if not found:
+            return found
+        ids = list(found)
+        # One id (a case page) compiles and runs measurably faster as = than as IN.
+        matches = (
+            col(Candidate.case_id) == ids[0] if len(ids) == 1 else col(Candidate.case_id).in_(ids)
+        )
+        statement = (
+            select(
+                Candidate.case_id,
+                Candidate.given_name,
+                Candidate.family_name,
+                Candidate.email,
+                CaseKey.wrapped,
+            )
+            .outerjoin(CaseKey, col(CaseKey.case_id) == col(Candidate.case_id))
+            .where(matches)
+        )
+        for case_id, given_name, family_name, email, wrapped in session.exec(statement):
+            if wrapped is None:
+                continue  # shredded: the fields are unreadable (and nulled by retention)
+            if given_name is None and family_name is None and email is None:
+                continue
+            dek = self._unwrap(wrapped, case_id)
+            found[case_id] = self._contact(case_id, dek, given_name, family_name, email)
+        return found
+
+    def _contact(
+        self,
+        case_id: uuid.UUID,
+        dek: DataKey,
+        given_name: bytes | None,
+        family_name: bytes | None,
+        email: bytes | None,
+    ) -> Contact:
         return Contact(
-            self._open(dek, case_id, "given_name", row.given_name),
-            self._open(dek, case_id, "family_name", row.family_name),
-            self._open(dek, case_id, "email", row.email),
+            self._open(dek, case_id, "given_name", given_name),
+            self._open(dek, case_id, "family_name", family_name),
+            self._open(dek, case_id, "email", email),
         )
 
     def details(self, session: Session, case_id: uuid.UUID) -> dict[str, Any]:
@@ -244,6 +289,23 @@ class Vault:
             for row in rows
             if row.sealed is not None
         ]
+
+    # -- other sealed records of a case ------------------------------------------------------
+
+    def seal_record(
+        self, session: Session, case_id: uuid.UUID, table: str, row_key: str, value: Any
+    ) -> bytes:
+        """Seal a JSON value kept in another table for this case (bound to that row)."""
+        return seal_json(
+            self.key(session, case_id), value, table=table, column="sealed", row_id=row_key
+        )
+
+    def open_record(
+        self, session: Session, case_id: uuid.UUID, table: str, row_key: str, sealed: bytes
+    ) -> Any:
+        return unseal_json(
+            self.key(session, case_id), sealed, table=table, column="sealed", row_id=row_key
+        )
 
     # -- search ----------------------------------------------------------------------------
 

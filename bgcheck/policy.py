@@ -54,8 +54,16 @@ GRANTS: Final[Mapping[Role, frozenset[Action]]] = {
         {Action.CREATE_CASE, Action.READ_CASE, Action.SEARCH_CASES, Action.READ_CASE_CONTACT}
     ),
     Role.REVIEWER: _REVIEW,
+    # Issue 7: "auditors and managers export"; a manager who may export may as well
+    # verify online what they could verify offline with the public key.
     Role.MANAGER: _REVIEW
-    | {Action.READ_NEED_TO_KNOW, Action.READ_DISSEMINATION_LOG, Action.RUN_RETENTION},
+    | {
+        Action.READ_NEED_TO_KNOW,
+        Action.READ_DISSEMINATION_LOG,
+        Action.RUN_RETENTION,
+        Action.EXPORT_AUDIT,
+        Action.VERIFY_AUDIT,
+    },
     Role.AUDITOR: frozenset(
         {
             Action.READ_CASE,

@@ -357,11 +357,6 @@ def test_after_retention_nobody_gets_the_pii_back_and_reads_still_work(
     assert not found_in(capsys.readouterr().out, EVERYTHING)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="idempotent_responses keeps the replayed response body, candidate name and email "
-    "included, in plaintext and with no expiry (bgcheck/idempotency.py, api/routes/cases.py)",
-)
 def test_a_retried_request_leaves_no_plaintext_pii_at_rest(office: Office) -> None:
     created = office.call(
         "hr",

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 from sqlmodel import Session
 
 from api.deps import CaseCtx, CurrentActor, CurrentReader, DbSession, ReadSession, permit
@@ -27,6 +26,7 @@ from bgcheck import audit, idempotency, policy
 from bgcheck.actors import Actor
 from bgcheck.errors import InvalidInput
 from bgcheck.models import Case, DocumentKind, utcnow
+from bgcheck.pii import Contact
 from bgcheck.queries.audit import list_case_history
 from bgcheck.queries.cases import CaseFilter, list_cases
 from bgcheck.services import cases as case_service
@@ -47,12 +47,22 @@ IfMatch = Annotated[
 
 
 def case_read(
-    db: Session, ctx: CaseContext, actor: Actor, case: Case, now: datetime, **extra: Any
+    db: Session,
+    ctx: CaseContext,
+    actor: Actor,
+    case: Case,
+    now: datetime,
+    *,
+    contacts: Mapping[uuid.UUID, Contact] | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
-    """The case as this actor may see it (the fields of ``CaseRead``)."""
+    """The case as this actor may see it (the fields of ``CaseRead``).
+
+    ``contacts``: a page's contacts decrypted in one go (``Vault.contacts``); else one read.
+    """
     contact = None
     if policy.may(actor, policy.Action.READ_CASE_CONTACT, case_service.scope(db, case)):
-        found = ctx.vault.contact(db, case.id)
+        found = contacts[case.id] if contacts is not None else ctx.vault.contact(db, case.id)
         contact = CandidateContact(
             given_name=found.given_name, family_name=found.family_name, email=found.email
         )
@@ -74,21 +84,20 @@ def case_read(
         "vendor_status": case.vendor_status,
         "vendor_result": case.vendor_result if sees_result else None,
         "candidate": contact,
-        "allowed_events": case_service.allowed(
-            db, ctx, actor, case, now, candidate_email=contact.email if contact else None
-        ),
+        "allowed_events": case_service.allowed(db, ctx, actor, case, now),
         **extra,
     }
 
 
 def once(
     db: Session,
+    ctx: CaseContext,
     actor: Actor,
     request: Request,
     key: str | None,
     body: Any,
     status: int,
-    change: Callable[[], tuple[BaseModel, dict[str, str]]],
+    change: Callable[[], tuple[CaseRead, dict[str, str]]],
 ) -> Response:
     """Run ``change``, or replay the answer it gave the first time this key was sent."""
     if key is None:
@@ -104,10 +113,20 @@ def once(
     stored = idempotency.replay(db, slot)
     if stored is not None:
         replayed = {**stored.headers, "Idempotent-Replayed": "true"}
-        return JSONResponse(stored.body, status_code=stored.status, headers=replayed)
+        body = idempotency.body_of(db, ctx.vault, stored)
+        return JSONResponse(body, status_code=stored.status, headers=replayed)
     result, headers = change()
     encoded = jsonable_encoder(result)
-    idempotency.remember(db, slot, status=status, body=encoded, headers=headers, now=utcnow())
+    idempotency.remember(
+        db,
+        ctx.vault,
+        slot,
+        case_id=result.id,
+        status=status,
+        body=encoded,
+        headers=headers,
+        now=utcnow(),
+    )
     return JSONResponse(encoded, status_code=status, headers=headers)
 
 
@@ -157,7 +176,7 @@ def create_case(
         headers = {"ETag": etag(case), "Location": f"/api/v1/cases/{case.id}"}
         return CaseRead(**case_read(db, ctx, actor, case, now)), headers
 
-    return once(db, actor, request, idempotency_key, body, 201, create)
+    return once(db, ctx, actor, request, idempotency_key, body, 201, create)
 
 
 @router.get(
@@ -195,8 +214,13 @@ def list_all(
     )
     rows, next_cursor = list_cases(db, ctx.vault, actor, filters, limit=limit, cursor=cursor)
     now = utcnow()
+    contacts = None
+    if policy.granted(actor, policy.Action.READ_CASE_CONTACT):
+        contacts = ctx.vault.contacts(db, [case.id for case in rows])
     return CasePage(
-        items=[CaseRead(**case_read(db, ctx, actor, case, now)) for case in rows],
+        items=[
+            CaseRead(**case_read(db, ctx, actor, case, now, contacts=contacts)) for case in rows
+        ],
         next_cursor=next_cursor,
     )
 
@@ -246,7 +270,7 @@ def fire_event(
         result = EventResult(**case_read(db, ctx, actor, outcome.case, now, invitation_url=url))
         return result, {"ETag": etag(outcome.case)}
 
-    return once(db, actor, request, idempotency_key, body or {}, 200, fire)
+    return once(db, ctx, actor, request, idempotency_key, body or {}, 200, fire)
 
 
 @router.get("/{case_id}/history", responses=problems(401, 404))

@@ -1,8 +1,9 @@
 """Streaming exports of the audit trail: CSV for spreadsheets, JSON Lines for a SIEM.
 
-Memory stays constant whatever the size: rows come from a server-side cursor on
-PostgreSQL (``stream_results`` with ``yield_per``) and in keyset batches on SQLite, and
-the writers are generators that hold one row at a time.
+Memory stays constant whatever the size. The generic writers below are generators that
+hold one row at a time, fed in keyset batches on SQLite. On PostgreSQL the export takes
+``bgcheck.audit.pgstream``'s fast path, which writes the same text from raw rows streamed
+in windows of sequence numbers (a test compares the two).
 
 **Filters.** ``since`` (inclusive) and ``until`` (exclusive) compare the event time;
 ``case_id`` (the event's target id), ``actor`` (actor id) and ``type`` (action, exact)
@@ -33,8 +34,16 @@ from typing import Any, Final, Literal
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from bgcheck.audit import pgstream
 from bgcheck.audit.chain import canonical_json, event_body, format_time
-from bgcheck.audit.trail import AuditActor, Target, checked_data, iter_checkpoints, record
+from bgcheck.audit.trail import (
+    AuditActor,
+    AuditDataError,
+    Target,
+    checked_data,
+    iter_checkpoints,
+    record,
+)
 from bgcheck.audit.verification import Item, merge
 from bgcheck.errors import InvalidInput
 from bgcheck.logs import get_logger
@@ -64,6 +73,7 @@ CSV_COLUMNS: Final = (
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP CSV injection).
 FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
 DEFAULT_BATCH: Final = 1000
+CHUNK_CHARS: Final = 64 * 1024  # what ``coalesced`` gathers before writing
 _MAX_FILTER_LENGTH: Final = 64  # the width of the columns the filters compare with
 
 log = get_logger(__name__)
@@ -87,6 +97,11 @@ class ExportFilters:
             value = getattr(self, name)
             if value is not None and not 0 < len(value) <= _MAX_FILTER_LENGTH:
                 raise InvalidInput(f"{name} must be 1 to {_MAX_FILTER_LENGTH} characters")
+        # The filters go into the export's own audit event: refuse now, not after streaming.
+        try:
+            checked_data({"filters": self.as_data()})
+        except AuditDataError as exc:
+            raise InvalidInput(str(exc).replace("audit data data.filters.", "filter ")) from None
 
     @property
     def filtered(self) -> bool:
@@ -229,19 +244,56 @@ def csv_lines(items: Iterable[Item]) -> Iterator[str]:
     """The header row, then one CSV line (CRLF, RFC 4180) per event; checkpoints skipped."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
-    yield _drain(buffer)
+    yield csv_header()
     for kind, row in items:
         if kind == "event":
             writer.writerow(csv_row(row))
-            yield _drain(buffer)
+            yield drain(buffer)
 
 
-def _drain(buffer: io.StringIO) -> str:
+def csv_header() -> str:
+    return csv_text(CSV_COLUMNS)
+
+
+def csv_text(cells: Iterable[str]) -> str:
+    """One CSV line (RFC 4180: CRLF, quotes where needed)."""
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow(cells)
+    return buffer.getvalue()
+
+
+def drain(buffer: io.StringIO) -> str:
+    """What ``buffer`` holds, leaving it empty."""
     text = buffer.getvalue()
     buffer.seek(0)
     buffer.truncate()
     return text
+
+
+def coalesced(chunks: Iterator[str], *, size: int = CHUNK_CHARS) -> Iterator[str]:
+    """The same text in pieces of about ``size`` characters (the first one at once, so
+    the first byte is not delayed): one write, and one hop to a worker thread in a
+    streamed HTTP response, per piece rather than per line. Closing this closes
+    ``chunks``."""
+    try:
+        first = next(chunks, None)
+        if first is None:
+            return
+        yield first
+        pending: list[str] = []
+        length = 0
+        for chunk in chunks:
+            pending.append(chunk)
+            length += len(chunk)
+            if length >= size:
+                yield "".join(pending)
+                pending, length = [], 0
+        if pending:
+            yield "".join(pending)
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
 
 
 def jsonl_header(filters: ExportFilters, span: SeqRange, exported_at: datetime) -> str:
@@ -301,17 +353,9 @@ def export(
     """
     if fmt not in MEDIA_TYPES:
         raise InvalidInput("format must be csv or jsonl")
-    # Checked before the first row, not after the last: the event must be recordable.
-    checked_data({"filters": filters.as_data()})
     span = seq_range(session, filters)
     stats = stats if stats is not None else ExportStats()
-    items = _counted(
-        stream_items(session, filters, span, checkpoints=fmt == "jsonl", batch=batch), stats
-    )
-    if fmt == "csv":
-        lines = csv_lines(items)
-    else:
-        lines = jsonl_lines(items, header=jsonl_header(filters, span, utcnow()))
+    lines = _lines(session, fmt, filters, span, stats, batch=batch)
     log.info("audit export started", format=fmt, filtered=filters.filtered or span.by_time)
     try:
         yield from lines
@@ -333,6 +377,51 @@ def export(
         },
         request_id=request_id,
     )
+
+
+def _lines(
+    session: Session,
+    fmt: Format,
+    filters: ExportFilters,
+    span: SeqRange,
+    stats: ExportStats,
+    *,
+    batch: int,
+) -> Iterator[str]:
+    """The export's text: PostgreSQL's fast path (``pgstream``), or the generic writers.
+
+    Both write the same text (a test compares them); the fast path renders from raw
+    tuples and is about five times faster on a large trail.
+    """
+    if session.connection().dialect.name == "postgresql":
+        if fmt == "csv":
+            return pgstream.csv_chunks(
+                session,
+                filters,
+                span,
+                header=csv_header(),
+                exact=lambda event: csv_text(csv_row(event)),
+                stats=stats,
+            )
+
+        def signed(low: int, high: int) -> list[tuple[int, str]]:
+            found = iter_checkpoints(session, after=low - 1, through=high, batch=batch)
+            return [(c["seq"], jsonl_record("checkpoint", c) + "\n") for c in found]
+
+        return pgstream.jsonl_chunks(
+            session,
+            filters,
+            span,
+            header=jsonl_header(filters, span, utcnow()),
+            checkpoints=signed,
+            stats=stats,
+        )
+    items = _counted(
+        stream_items(session, filters, span, checkpoints=fmt == "jsonl", batch=batch), stats
+    )
+    if fmt == "csv":
+        return csv_lines(items)
+    return jsonl_lines(items, header=jsonl_header(filters, span, utcnow()))
 
 
 def _counted(items: Iterable[Item], stats: ExportStats) -> Iterator[Item]:

@@ -1,4 +1,5 @@
-"""``bgcheck audit``: export, verify and sign the audit trail; hand auditors the public key.
+"""``bgcheck audit``: export, verify and sign the audit trail; hand auditors the public key;
+export the CORI dissemination log.
 
 ``verify`` exits 0 when the chain and every checkpoint hold, 1 when something is broken
 (the line names the first bad sequence number), 2 on a usage error, and 3 for an export
@@ -10,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager, redirect_stdout, suppress
 from datetime import UTC, datetime
@@ -30,6 +32,8 @@ from bgcheck.db import session_scope
 from bgcheck.errors import BgcheckError
 from bgcheck.keys import load_keyring
 from bgcheck.logs import configure_logging
+from bgcheck.queries.dissemination import DisseminationFilter
+from bgcheck.services import dissemination
 from bgcheck.models import utcnow
 from bgcheck.settings import Settings, SettingsError
 from bgcheck.vault import Keyring
@@ -102,7 +106,7 @@ def export(
     case: Annotated[str | None, typer.Option(help="Only events about this case id.")] = None,
     actor: Annotated[str | None, typer.Option(help="Only events by this actor id.")] = None,
     type: Annotated[
-        str | None, typer.Option("--type", help="Only this event type (e.g. case.cleared).")
+        str | None, typer.Option("--type", help="Only this event type (e.g. case.clear).")
     ] = None,
     output: Annotated[
         Path | None, typer.Option(help="Write here (mode 0600) instead of standard output.")
@@ -143,6 +147,60 @@ def export(
         f"{counted(stats.checkpoints, 'checkpoint')}{where}",
         err=True,
     )
+
+
+@app.command(
+    "dissemination",
+    epilog="Example: bgcheck audit dissemination --format csv --since 2026-01-01 --output cori.csv",
+)
+def dissemination_log(
+    format: Annotated[
+        Literal["csv", "jsonl"], typer.Option("--format", help="csv or jsonl.")
+    ] = "jsonl",
+    since: Annotated[
+        str | None, typer.Option(help="From this ISO-8601 time (inclusive; no zone: UTC).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Before this ISO-8601 time (exclusive; no zone: UTC).")
+    ] = None,
+    case: Annotated[
+        str | None, typer.Option(help="Only releases of this case's record (case id).")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option(help="Write here (mode 0600) instead of standard output.")
+    ] = None,
+) -> None:
+    """Stream the CORI secondary dissemination log; the export is itself audited.
+
+    One row per release of criminal-record information: when, whose record (case id),
+    what, to whom, their relationship, why, and who released it. No PII.
+    """
+    try:
+        case_id = uuid.UUID(case) if case is not None else None
+    except ValueError:
+        fail("--case must be a case id (a UUID)")
+    try:
+        filters = DisseminationFilter(
+            since=_moment(since, "--since"), until=_moment(until, "--until"), case_id=case_id
+        )
+    except BgcheckError as exc:
+        fail(exc.public_detail)
+    stats = dissemination.ExportedEntries()
+    with _database(settings()) as engine:
+        try:
+            with _destination(output) as handle, session_scope(engine) as session:
+                handle.writelines(
+                    dissemination.export(
+                        session, CLI_ACTOR, fmt=format, filters=filters, stats=stats
+                    )
+                )
+        except BgcheckError as exc:
+            fail(exc.public_detail)
+        except OSError as exc:
+            fail(f"cannot write {output}: {exc.strerror or exc}")
+    where = f" to {output}" if output else ""
+    noun = "entry" if stats.entries == 1 else "entries"
+    typer.echo(f"exported {stats.entries} dissemination log {noun}{where}", err=True)
 
 
 @app.command("public-key", epilog="Example: bgcheck audit public-key > audit-key.pem")

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from bgcheck.audit.verification import counted
 from bgcheck.cli.common import CLI_ACTOR, database, settings
 from bgcheck.db import session_scope
 from bgcheck.models import utcnow
@@ -43,7 +44,7 @@ def run(
             due = retention.list_due(session, policy=policy, now=now)
         decided = sum(1 for item in due if item.rule == "decided")
         typer.echo(
-            f"{len(due)} cases due: {decided} decided before {decided_before:%Y-%m-%d} "
+            f"{counted(len(due), 'case')} due: {decided} decided before {decided_before:%Y-%m-%d} "
             f"({policy.decided_years} years), {len(due) - decided} cancelled or expired "
             f"before {closed_before:%Y-%m-%d} ({policy.closed_days} days)"
         )
@@ -63,4 +64,4 @@ def run(
                 )
     skipped = len(due) - purged
     note = f"; {skipped} no longer due (a dispute opened, or purged meanwhile)" if skipped else ""
-    typer.echo(f"purged {purged} cases{note}")
+    typer.echo(f"purged {counted(purged, 'case')}{note}")

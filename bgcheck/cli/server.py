@@ -11,7 +11,6 @@ from bgcheck import demo as demo_data
 from bgcheck import worker as background
 from bgcheck.cli.common import CLI_ACTOR, database, fail, settings
 from bgcheck.db import session_scope
-from bgcheck.keys import load_keyring
 from bgcheck.models import utcnow
 from bgcheck.pii import Vault
 from bgcheck.services.cases import CaseContext
@@ -62,7 +61,7 @@ def demo(
     if not config.is_sqlite and not allow_non_embedded:
         fail("demo users have published passwords: refusing on a non-embedded database")
     try:
-        context = CaseContext.from_settings(config, Vault(load_keyring(config)))
+        context = CaseContext.from_settings(config, Vault.from_settings(config))
     except SettingsError as exc:
         fail(str(exc))
     with database(config) as engine, session_scope(engine) as session:

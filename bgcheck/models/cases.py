@@ -122,13 +122,18 @@ class OutboxJob(SQLModel, table=True):
 
 
 class IdempotentResponse(SQLModel, table=True):
-    """The first answer to a write sent with ``Idempotency-Key``, replayed for repeats."""
+    """The first answer to a write sent with ``Idempotency-Key``, replayed for repeats.
+
+    The answer holds PII (the candidate's name) and may hold a portal link, so its body is
+    sealed with the case's data key: shredding the case shreds it too.
+    """
 
     __tablename__ = "idempotent_responses"
 
     key: str = Field(primary_key=True, max_length=64)  # SHA-256 of user, method, path, key
     request_hash: str = Field(max_length=64)
+    case_id: uuid.UUID = Field(foreign_key="cases.id", index=True)
     status: int
-    body: dict[str, Any] = Field(sa_type=sa.JSON)
+    sealed: bytes = Field(sa_type=sa.LargeBinary)
     headers: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)

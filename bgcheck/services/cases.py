@@ -13,6 +13,7 @@ conflict, never a lost update.
 
 from __future__ import annotations
 
+import hmac
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,7 +25,6 @@ from sqlmodel import Session, select
 from bgcheck import audit, links, notices, policy
 from bgcheck.actors import Actor
 from bgcheck.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
-from bgcheck.keys import load_keyring
 from bgcheck.models import (
     Candidate,
     Case,
@@ -99,7 +99,7 @@ class CaseContext:
 def default_context() -> CaseContext:
     """The process's context from the environment (for the worker and the CLI)."""
     settings = get_settings()
-    return CaseContext.from_settings(settings, Vault(load_keyring(settings)))
+    return CaseContext.from_settings(settings, Vault.from_settings(settings))
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,13 +119,24 @@ def department_code(session: Session, case: Case) -> str:
     return department.code
 
 
-def view(
-    session: Session, ctx: CaseContext, case: Case, *, candidate_email: str | None = None
-) -> CaseView:
-    """What the workflow may know of ``case``: decrypts the candidate's email unless given."""
-    email = candidate_email
-    if email is None and case.state not in FINAL_STATES:
-        email = ctx.vault.contact(session, case.id).email
+# What the workflow sees as the candidate's email when it is not the caller's own: not an
+# address anyone can have (it has spaces), so it never equals an actor's email.
+SOMEONE_ELSE = "<another person>"
+
+
+def view(session: Session, ctx: CaseContext, case: Case, *, actor_email: str | None) -> CaseView:
+    """What the workflow may know of ``case``, for one actor, without decrypting anything.
+
+    The guards use the candidate's email only to ask "is one set?" and "is it the actor's
+    own?". The blind index answers both: the actor's own email when they match, else a
+    stand-in that matches nobody.
+    """
+    candidate = session.get(Candidate, case.id)
+    email = None
+    if candidate is not None and candidate.email_index is not None:
+        own = ctx.vault.actor_email_index(actor_email) if actor_email else None
+        same = own is not None and hmac.compare_digest(own, candidate.email_index)
+        email = actor_email if same else SOMEONE_ELSE
     return CaseView(
         state=case.state,
         department=department_code(session, case),
@@ -174,17 +185,11 @@ def get_visible(
 
 
 def allowed(
-    session: Session,
-    ctx: CaseContext,
-    actor: Actor,
-    case: Case,
-    now: datetime,
-    *,
-    candidate_email: str | None = None,
+    session: Session, ctx: CaseContext, actor: Actor, case: Case, now: datetime
 ) -> list[Event]:
     if case.state in FINAL_STATES:
-        return []  # nothing leaves a final state: no need to decrypt anything
-    case_view = view(session, ctx, case, candidate_email=candidate_email)
+        return []  # nothing leaves a final state
+    case_view = view(session, ctx, case, actor_email=actor.email)
     return allowed_events(case_view, actor.view(), now, rules=ctx.rules)
 
 
@@ -243,7 +248,14 @@ def fire(
     case = get_visible(session, ctx, actor, case_id, for_update=True)
     _check_version(case, expected_version)
     decision = _decided(
-        decide(view(session, ctx, case), event, actor.view(), body, now, rules=ctx.rules)
+        decide(
+            view(session, ctx, case, actor_email=actor.email),
+            event,
+            actor.view(),
+            body,
+            now,
+            rules=ctx.rules,
+        )
     )
     return _apply(session, ctx, case, decision, actor.audit_actor, actor_id=actor.user_id)
 
@@ -264,7 +276,11 @@ def fire_as_system(
     if case is None:
         raise NotFound("no such case")
     acting = ActorView(id=as_role.value, email=None, roles=frozenset({as_role}))
-    decision = _decided(decide(view(session, ctx, case), event, acting, body, now, rules=ctx.rules))
+    decision = _decided(
+        decide(
+            view(session, ctx, case, actor_email=None), event, acting, body, now, rules=ctx.rules
+        )
+    )
     return _apply(session, ctx, case, decision, who or audit.AuditActor.system(), actor_id=None)
 
 
@@ -287,7 +303,9 @@ def fire_as_candidate(
     links.consume(session, link, now=now)
     case = session.exec(select(Case).where(Case.id == link.case_id).with_for_update()).one()
     decision = _decided(
-        decide(view(session, ctx, case), event, CANDIDATE, body, now, rules=ctx.rules)
+        decide(
+            view(session, ctx, case, actor_email=None), event, CANDIDATE, body, now, rules=ctx.rules
+        )
     )
     return _apply(
         session, ctx, case, decision, audit.AuditActor("candidate", str(case.id)), actor_id=None
@@ -359,7 +377,7 @@ def _apply(
                 case.vendor_status = "complete"
                 case.vendor_result = payload.result
             case Effect.RECORD_ASSIGNMENT:
-                case.assigned_to = _reviewer(session, decision.assignee)
+                case.assigned_to = _reviewer(session, ctx, case, decision.assignee)
             case Effect.RECORD_ASSESSMENT:
                 assert isinstance(payload, ProposeAdverseBody)
                 ctx.vault.add_document(
@@ -442,8 +460,8 @@ def _queue(session: Session, case: Case, kind: str, now: datetime) -> None:
         )
 
 
-def _reviewer(session: Session, assignee: str | None) -> uuid.UUID:
-    """A user id or email naming an active reviewer or manager."""
+def _reviewer(session: Session, ctx: CaseContext, case: Case, assignee: str | None) -> uuid.UUID:
+    """A user id or email naming an active reviewer or manager who is not the candidate."""
     if not assignee:
         raise InvalidInput("assignee: required")
     try:
@@ -457,6 +475,16 @@ def _reviewer(session: Session, assignee: str | None) -> uuid.UUID:
     )
     if user is None or not user.is_active or not roles & REVIEW_ROLES:
         raise InvalidInput("assignee: not an active reviewer or manager")
+    # The workflow sees no candidate email (see ``view``); the blind index does the check.
+    candidate = session.get(Candidate, case.id)
+    own = ctx.vault.actor_email_index(user.email)
+    if (
+        candidate
+        and candidate.email_index
+        and own
+        and hmac.compare_digest(own, candidate.email_index)
+    ):
+        raise InvalidInput("assignee: the candidate of this case cannot review it")
     return user.id
 
 

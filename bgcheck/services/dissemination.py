@@ -2,18 +2,36 @@
 
 Called wherever a report or a notice quoting it reaches someone: a notice issued to the
 candidate, a reviewer opening the report or the notices. Each entry is also an audit
-event, so the log is as tamper-evident as the trail.
+event, so the log is as tamper-evident as the trail. ``export`` streams the log for
+auditors and managers, and is itself audited.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session
 
 from bgcheck import audit
+from bgcheck.audit import export as exports
+from bgcheck.audit.chain import canonical_json, format_time
+from bgcheck.errors import InvalidInput
+from bgcheck.logs import get_logger
 from bgcheck.models import Dissemination
+from bgcheck.queries.dissemination import (
+    COLUMNS,
+    DEFAULT_BATCH,
+    DisseminationFilter,
+    iter_entries,
+)
+
+log = get_logger(__name__)
 
 
 def record(
@@ -46,3 +64,90 @@ def record(
         now=now,
     )
     return entry
+
+
+def export(
+    session: Session,
+    actor: audit.AuditActor,
+    *,
+    fmt: exports.Format,
+    filters: DisseminationFilter,
+    request_id: str | None = None,
+    stats: ExportedEntries | None = None,
+    batch: int = DEFAULT_BATCH,
+) -> Iterator[str]:
+    """The log as CSV or JSON Lines text chunks; after the last one, records
+    ``cori.log_exported``.
+
+    Like the audit export (``bgcheck.audit.export``): the caller owns the transaction and
+    commits once the generator is exhausted; an export that does not finish records
+    nothing. The log holds no PII (case ids, user ids or ``candidate``, relationships,
+    purposes), so nothing is masked.
+    """
+    if fmt not in exports.MEDIA_TYPES:
+        raise InvalidInput("format must be csv or jsonl")
+    stats = stats if stats is not None else ExportedEntries()
+    rows = iter_entries(session, filters, batch=batch)
+    lines = _csv_lines(rows, stats) if fmt == "csv" else _jsonl_lines(rows, stats)
+    log.info("dissemination log export started", format=fmt)
+    try:
+        yield from lines
+    except GeneratorExit:
+        log.warning("dissemination log export abandoned", format=fmt, entries=stats.entries)
+        raise
+    audit.record(
+        session,
+        actor,
+        action="cori.log_exported",
+        target=audit.Target.of("case", filters.case_id) if filters.case_id else None,
+        data={"format": fmt, "filters": filter_data(filters), "entries": stats.entries},
+        request_id=request_id,
+    )
+
+
+@dataclass(slots=True)
+class ExportedEntries:
+    entries: int = 0
+
+
+def filter_data(filters: DisseminationFilter) -> dict[str, str | None]:
+    return {
+        "since": format_time(filters.since) if filters.since else None,
+        "until": format_time(filters.until) if filters.until else None,
+        "case_id": str(filters.case_id) if filters.case_id else None,
+    }
+
+
+def _cells(row: tuple[Any, ...]) -> dict[str, str]:
+    cells = dict(zip(COLUMNS, row, strict=True))
+    cells["released_at"] = format_time(cells["released_at"])
+    return {name: str(value) for name, value in cells.items()}
+
+
+def _csv_lines(rows: Iterable[tuple[Any, ...]], stats: ExportedEntries) -> Iterator[str]:
+    """A header row, then one RFC 4180 line per entry, formulas neutralized."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(COLUMNS)
+    for row in rows:
+        writer.writerow([exports.neutralize(cell) for cell in _cells(row).values()])
+        stats.entries += 1
+        if buffer.tell() >= exports.CHUNK_CHARS:
+            yield exports.drain(buffer)
+    yield exports.drain(buffer)
+
+
+def _jsonl_lines(rows: Iterable[tuple[Any, ...]], stats: ExportedEntries) -> Iterator[str]:
+    """One canonical JSON object per entry (sorted keys, compact)."""
+    pending: list[str] = []
+    size = 0
+    for row in rows:
+        line = canonical_json(_cells(row)) + "\n"
+        pending.append(line)
+        size += len(line)
+        stats.entries += 1
+        if size >= exports.CHUNK_CHARS:
+            yield "".join(pending)
+            pending, size = [], 0
+    if pending:
+        yield "".join(pending)

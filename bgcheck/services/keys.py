@@ -93,6 +93,8 @@ def count_pending(session: Session, keyring: Keyring) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Batch:
+    """One batch of a run: what moved, what did not open, and where the next one starts."""
+
     rewrapped: int
     failed: list[uuid.UUID]
     from_kek_ids: set[str]

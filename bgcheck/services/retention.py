@@ -22,7 +22,7 @@ from sqlmodel import Session, col, select
 
 from bgcheck import audit
 from bgcheck.logs import get_logger
-from bgcheck.models import Candidate, Case, CaseDocument, CaseKey, utcnow
+from bgcheck.models import Candidate, Case, CaseDocument, CaseKey, IdempotentResponse, utcnow
 from bgcheck.settings import Settings, get_settings
 from bgcheck.worker import register
 from workflow import State
@@ -133,6 +133,8 @@ def purge_case(
     documents = session.execute(
         sa.delete(CaseDocument).where(col(CaseDocument.case_id) == case_id)
     ).rowcount
+    # Sealed with the destroyed key already; deleted so nothing of the case's PII remains.
+    session.execute(sa.delete(IdempotentResponse).where(col(IdempotentResponse.case_id) == case_id))
     candidate = session.get(Candidate, case_id)
     had_candidate_pii = candidate is not None and any(
         getattr(candidate, name) is not None for name in _SEALED_COLUMNS

@@ -132,6 +132,7 @@ class Op:
 
 READERS = frozenset({"hr", "reviewer", "manager", "auditor"})
 REVIEWERS = frozenset({"reviewer", "manager"})
+AUDIT = frozenset({"manager", "auditor"})
 
 
 def unique() -> str:
@@ -238,6 +239,10 @@ OPS = [
         REVIEWERS,
         request=lambda w: {"path": {"case_id": w.new_case()}},
     ),
+    # Issue 7: auditors and managers export and verify the trail and read the CORI log.
+    Op("GET", "/api/v1/audit/events", AUDIT, request=lambda w: {"params": {"format": "csv"}}),
+    Op("GET", "/api/v1/audit/verify", AUDIT),
+    Op("GET", "/api/v1/audit/dissemination", AUDIT),
     # The portal takes no account: the link's token is the credential, for anyone holding it.
     Op(
         "GET",

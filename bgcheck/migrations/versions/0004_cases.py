@@ -22,15 +22,22 @@ def upgrade() -> None:
         "idempotent_responses",
         sa.Column("key", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("request_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("case_id", sa.Uuid(), nullable=False),
         sa.Column("status", sa.Integer(), nullable=False),
-        sa.Column("body", sa.JSON(), nullable=False),
+        sa.Column("sealed", sa.LargeBinary(), nullable=False),
         sa.Column("headers", sa.JSON(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["case_id"], ["cases.id"], name=op.f("fk_idempotent_responses_case_id_cases")
+        ),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_idempotent_responses")),
     )
     with op.batch_alter_table("idempotent_responses", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_idempotent_responses_created_at"), ["created_at"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_idempotent_responses_case_id"), ["case_id"], unique=False
         )
 
     op.create_table(
@@ -215,6 +222,7 @@ def downgrade() -> None:
 
     op.drop_table("candidates")
     with op.batch_alter_table("idempotent_responses", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_idempotent_responses_case_id"))
         batch_op.drop_index(batch_op.f("ix_idempotent_responses_created_at"))
 
     op.drop_table("idempotent_responses")

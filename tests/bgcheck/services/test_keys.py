@@ -83,7 +83,6 @@ def test_status_counts_case_keys_per_kek(
         (rotated.active_kek_id, 0, True),
     ]
     assert (status.pending, status.unopenable) == (3, 0)
-    assert "key" not in repr(status).replace("case_keys", "")  # ids and counts only
 
 
 def test_an_interrupted_rewrap_resumes_and_reads_work_throughout(
@@ -134,7 +133,9 @@ def test_an_interrupted_rewrap_resumes_and_reads_work_throughout(
         assert readable(session, current, case_ids)
         # The old KEK is no longer needed by any row: a keyring without it reads everything.
         assert readable(session, Vault(rotated.retire(old_kek)), case_ids)
-        events = session.exec(select(AuditEvent.data).where(AuditEvent.action == "keys.rewrapped")).all()
+        events = session.exec(
+            select(AuditEvent.data).where(AuditEvent.action == "keys.rewrapped")
+        ).all()
     assert list(events) == [
         {
             "kek_id": rotated.active_kek_id,
