@@ -219,7 +219,7 @@ def list_requests(
             )
             for state, note in (
                 ("cancelled", "closed cases: only the reviewer decrypts"),
-                ("draft", "open cases: both decrypt the email for the workflow view"),
+                ("draft", "open cases: allowed events computed; only the reviewer decrypts"),
             ):
                 params = {"limit": PAGE, "state": state}
                 samples: dict[str, list[float]] = {"auditor": [], "reviewer": []}
@@ -240,13 +240,6 @@ def list_requests(
                     f"     reviewer (contacts)       {reviewer:8.2f} ms   "
                     f"{reviewer / auditor:5.2f}x  ({(reviewer / auditor - 1) * 100:+.1f}%)"
                 )
-                if state == "cancelled":
-                    # An estimate, not a measurement: the route decrypts case by case today.
-                    projected = auditor + batch_ms
-                    print(
-                        f"     projected, one Vault.contacts per page: {projected:8.2f} ms   "
-                        f"{projected / auditor:5.2f}x  ({(projected / auditor - 1) * 100:+.1f}%)"
-                    )
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from datetime import UTC, datetime
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 import anyio
 from fastapi import APIRouter, Query, Request
@@ -44,8 +44,15 @@ STREAMED: Final[dict[int | str, dict[str, Any]]] = {
     },
     **problems(401, 403, 422),
 }
-SINCE = "From this ISO-8601 time, inclusive (no zone: UTC)."
-UNTIL = "Before this ISO-8601 time, exclusive (no zone: UTC)."
+FormatQuery = Annotated[
+    Format, Query(description="`csv` for spreadsheets, `jsonl` for a SIEM and offline checks.")
+]
+Since = Annotated[
+    datetime | None, Query(description="From this ISO-8601 time, inclusive (no zone: UTC).")
+]
+Until = Annotated[
+    datetime | None, Query(description="Before this ISO-8601 time, exclusive (no zone: UTC).")
+]
 
 
 @router.get(
@@ -58,16 +65,18 @@ def export_events(
     request: Request,
     engine: AppEngine,
     actor: CurrentReader,
-    format: Format = Query("jsonl", description="`csv` for spreadsheets, `jsonl` for a SIEM."),
-    since: datetime | None = Query(None, description=SINCE),
-    until: datetime | None = Query(None, description=UNTIL),
-    case_id: uuid.UUID | None = Query(None, description="Only events about this case."),
-    actor_id: str | None = Query(
-        None, alias="actor", min_length=1, max_length=64, description="Only this actor's."
-    ),
-    type: str | None = Query(
-        None, min_length=1, max_length=64, description="Only this event type (`case.clear`)."
-    ),
+    format: FormatQuery = "jsonl",
+    since: Since = None,
+    until: Until = None,
+    case_id: Annotated[uuid.UUID | None, Query(description="Only events about this case.")] = None,
+    actor_id: Annotated[
+        str | None,
+        Query(alias="actor", min_length=1, max_length=64, description="Only this actor's events."),
+    ] = None,
+    type: Annotated[
+        str | None,
+        Query(min_length=1, max_length=64, description="Only this event type (`case.clear`)."),
+    ] = None,
 ) -> StreamingResponse:
     """The audit trail as CSV or JSON Lines; the export is itself an audit event.
 
@@ -118,10 +127,12 @@ def export_dissemination(
     request: Request,
     engine: AppEngine,
     actor: CurrentReader,
-    format: Format = Query("jsonl", description="`csv` for spreadsheets, `jsonl` for a SIEM."),
-    since: datetime | None = Query(None, description=SINCE),
-    until: datetime | None = Query(None, description=UNTIL),
-    case_id: uuid.UUID | None = Query(None, description="Only releases of this case's record."),
+    format: FormatQuery = "jsonl",
+    since: Since = None,
+    until: Until = None,
+    case_id: Annotated[
+        uuid.UUID | None, Query(description="Only releases of this case's record.")
+    ] = None,
 ) -> StreamingResponse:
     """The CORI secondary dissemination log (803 CMR 2.00): when, whose record (case id),
     what, to whom, their relationship, why, and who released it. No PII. The export is

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from api.deps import CaseCtx, CurrentActor, CurrentReader, DbSession, ReadSession, permit
 from api.errors import problems
@@ -25,7 +25,7 @@ from api.schemas.cases import (
 from bgcheck import audit, idempotency, policy
 from bgcheck.actors import Actor
 from bgcheck.errors import InvalidInput
-from bgcheck.models import Case, DocumentKind, utcnow
+from bgcheck.models import Candidate, Case, DocumentKind, utcnow
 from bgcheck.pii import Contact
 from bgcheck.queries.audit import list_case_history
 from bgcheck.queries.cases import CaseFilter, list_cases
@@ -214,9 +214,12 @@ def list_all(
     )
     rows, next_cursor = list_cases(db, ctx.vault, actor, filters, limit=limit, cursor=cursor)
     now = utcnow()
+    ids = [case.id for case in rows]
+    # One query loads the page's candidate rows (their blind indexes scope each case).
+    db.exec(select(Candidate).where(col(Candidate.case_id).in_(ids))).all()
     contacts = None
     if policy.granted(actor, policy.Action.READ_CASE_CONTACT):
-        contacts = ctx.vault.contacts(db, [case.id for case in rows])
+        contacts = ctx.vault.contacts(db, ids)
     return CasePage(
         items=[
             CaseRead(**case_read(db, ctx, actor, case, now, contacts=contacts)) for case in rows

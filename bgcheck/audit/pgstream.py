@@ -58,7 +58,8 @@ _COLUMNS: Final = (
     "actor_kind, actor_id, action, target_type, target_id, request_id, data::text, "
     "prev_hash, hash"
 )
-_JSONL_SELECT: Final = f"SELECT {_COLUMNS} FROM audit_events"
+# Constants only: every value is bound as a parameter (``_query``).
+_JSONL_SELECT: Final = f"SELECT {_COLUMNS} FROM audit_events"  # noqa: S608
 # CSV: a last column that is true when no text cell needs quoting (a comma, a quote, a
 # line break) or a formula escape (``export.FORMULA_STARTS`` at a cell's start: each cell
 # follows U+001F in the probe). A false alarm (a cell holding U+001F) only sends the row
@@ -67,7 +68,7 @@ _PROBE: Final = (
     "concat_ws(E'\\x1f', '', actor_kind, actor_id, action, target_type, target_id, "
     "request_id, prev_hash, hash) !~ E'[\",\\r\\n]|\\x1f[=+@\\t\\r-]'"
 )
-_CSV_SELECT: Final = f"SELECT {_COLUMNS}, {_PROBE} FROM audit_events"
+_CSV_SELECT: Final = f"SELECT {_COLUMNS}, {_PROBE} FROM audit_events"  # noqa: S608
 _NONE: Final = sys.maxsize  # "no checkpoint left": greater than any seq
 
 _quote = json.encoder.encode_basestring  # type: ignore[attr-defined]  # C; json.dumps's own

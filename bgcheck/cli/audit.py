@@ -32,9 +32,9 @@ from bgcheck.db import session_scope
 from bgcheck.errors import BgcheckError
 from bgcheck.keys import load_keyring
 from bgcheck.logs import configure_logging
+from bgcheck.models import utcnow
 from bgcheck.queries.dissemination import DisseminationFilter
 from bgcheck.services import dissemination
-from bgcheck.models import utcnow
 from bgcheck.settings import Settings, SettingsError
 from bgcheck.vault import Keyring
 

@@ -96,3 +96,13 @@ def test_several_roles_add_up() -> None:
 def test_every_action_is_granted_to_some_role() -> None:
     granted = set().union(*GRANTS.values())
     assert granted == set(Action)
+
+
+@pytest.mark.parametrize(
+    "action", [Action.EXPORT_AUDIT, Action.VERIFY_AUDIT, Action.READ_DISSEMINATION_LOG]
+)
+def test_auditors_and_managers_export_and_verify_the_trail(action: Action) -> None:
+    assert may(AUDITOR, action)
+    assert may(MANAGER, action)
+    for other in (HR_FAC, REVIEWER, ADMIN):
+        assert not may(other, action)

@@ -7,8 +7,8 @@ with the table owner's (or a superuser's) rights could.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,35 +20,9 @@ from sqlmodel import Session
 from bgcheck.audit.chain import event_hash
 from bgcheck.models import AuditChainHead, AuditEvent
 
+from support.tamper import bypassing_triggers
+
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-
-
-@contextmanager
-def bypassing_triggers(session: Session) -> Iterator[None]:
-    """Switch the append-only triggers off inside the session's current transaction.
-
-    PostgreSQL: ``session_replication_role = replica`` (the test role is a superuser)
-    skips ordinary triggers until the transaction ends. SQLite: the triggers are dropped
-    and created again from their stored SQL; DDL is transactional there.
-    """
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
-        yield
-        connection.exec_driver_sql("SET LOCAL session_replication_role = origin")
-        return
-    triggers = connection.execute(
-        sa.text(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
-            "AND tbl_name IN ('audit_events', 'audit_checkpoints')"
-        )
-    ).all()
-    assert triggers, "the append-only triggers are missing"
-    for name, _ in triggers:
-        connection.exec_driver_sql(f'DROP TRIGGER "{name}"')
-    yield
-    for _, sql in triggers:
-        connection.exec_driver_sql(sql)
 
 
 @pytest.fixture(scope="session")

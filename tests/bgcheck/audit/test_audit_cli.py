@@ -19,9 +19,14 @@ from bgcheck import audit
 from bgcheck.audit import signatures
 from bgcheck.cli import app
 from bgcheck.db import session_scope
-from bgcheck.models import AuditEvent
-from bgcheck.settings import get_settings
+from bgcheck.models import AuditEvent, utcnow
+from bgcheck.services import dissemination
+from bgcheck.settings import Settings, get_settings
 from bgcheck.vault import Keyring
+from workflow import Role
+
+from support.cases import case_context, new_case
+from support.factories import make_actor
 
 Tamper = Callable[[Session], AbstractContextManager[None]]
 runner = CliRunner()
@@ -32,6 +37,7 @@ COMMANDS = [
     ["audit", "public-key"],
     ["audit", "checkpoint"],
     ["audit", "record-archive"],
+    ["audit", "dissemination"],
 ]
 
 
@@ -200,6 +206,8 @@ def test_record_archive_then_the_owner_procedure_keeps_the_chain_verifiable(
         (["audit", "export", "--since", "last tuesday"], "--since must be an ISO-8601"),
         (["audit", "export", "--case", "123-45-6789"], "looks like an SSN"),
         (["audit", "record-archive", "--through", "9", "--file", "{file}"], "no checkpoint"),
+        (["audit", "dissemination", "--case", "case-1"], "--case must be a case id"),
+        (["audit", "dissemination", "--until", "soon"], "--until must be an ISO-8601"),
     ],
 )
 def test_usage_errors_exit_2_with_one_line(
@@ -221,3 +229,42 @@ def test_a_failed_export_leaves_no_file_behind(cli_engine: Engine, tmp_path: Pat
     result = runner.invoke(app, ["audit", "export", "--case", "123-45-6789", "--output", str(out)])
     assert result.exit_code == 2
     assert list(out.parent.iterdir()) == []
+
+
+def test_the_dissemination_log_exports_to_a_file_and_is_audited(
+    cli_engine: Engine, tmp_path: Path
+) -> None:
+    with session_scope(cli_engine) as session:
+        hr = make_actor(session, Role.HR)
+        case_id = new_case(session, case_context(Settings()), hr, utcnow())
+        dissemination.record(
+            session,
+            audit.AuditActor.user(hr.user_id),
+            case_id=case_id,
+            recipient="candidate",
+            relationship="subject of the record",
+            purpose="FCRA pre adverse notice to the candidate",
+            what="pre_adverse_notice",
+            now=utcnow(),
+        )
+    out = tmp_path / "cori.csv"
+    result = runner.invoke(
+        app,
+        ["audit", "dissemination", "--format", "csv", "--case", str(case_id), "--output", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    assert "exported 1 dissemination log entry" in result.stderr
+    assert out.stat().st_mode & 0o777 == 0o600
+    [row] = list(csv.DictReader(io.StringIO(out.read_text(), newline="")))
+    assert (row["case_id"], row["recipient"], row["what"]) == (
+        str(case_id),
+        "candidate",
+        "pre_adverse_notice",
+    )
+    lines = runner.invoke(app, ["audit", "dissemination", "--since", "2000-01-01"]).stdout
+    assert [json.loads(line)["case_id"] for line in lines.splitlines()] == [str(case_id)]
+    with session_scope(cli_engine, read_only=True) as session:
+        newest = session.exec(select(AuditEvent).order_by(col(AuditEvent.seq).desc())).first()
+        assert newest is not None
+        assert (newest.action, newest.actor_id) == ("cori.log_exported", "cli")
+        assert newest.data["entries"] == 1
