@@ -199,9 +199,7 @@ def start_server(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     raise SystemExit("server did not start")
 
 
-def list_requests(
-    env: dict[str, str], emails: dict[str, str], rounds: int, batch_ms: float
-) -> None:
+def list_requests(env: dict[str, str], emails: dict[str, str], rounds: int) -> None:
     port = free_port()
     server = start_server(env, port)
     try:
@@ -317,9 +315,9 @@ def main() -> None:
         closed, emails = seed(engine, ctx)
         print(f"vault benchmark ({sys.platform}, Python {sys.version.split()[0]})")
         primitives(engine, settings)
-        batch_ms = page_in_process(engine, vault, closed, rounds=30)
+        page_in_process(engine, vault, closed, rounds=30)
         engine.dispose()
-        list_requests(env, emails, args.rounds, batch_ms)
+        list_requests(env, emails, args.rounds)
 
 
 if __name__ == "__main__":
