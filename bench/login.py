@@ -14,7 +14,6 @@ shared and noisy. Run: `make bench-login` (or `.venv/bin/python bench/login.py`)
 from __future__ import annotations
 
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,16 +25,12 @@ import httpx
 
 from bgcheck.passwords import hash_password_unchecked, verify_password
 
+import serving
+
 PASSWORD = "benchmark password 2026"
 EMAIL = "load.tester@example.edu"
 SECONDS = 10.0
 LOGIN_CLIENTS = 4
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def start_server(data_dir: str, port: int) -> subprocess.Popen[bytes]:
@@ -59,21 +54,7 @@ def start_server(data_dir: str, port: int) -> subprocess.Popen[bytes]:
         check=True,
         capture_output=True,
     )
-    server = subprocess.Popen(
-        [sys.executable, "-m", "bgcheck", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return server
-        except httpx.TransportError:
-            time.sleep(0.1)
-    server.kill()
-    raise SystemExit("server did not start")
+    return serving.start_server(env, port)
 
 
 def login(client: httpx.Client) -> str:
@@ -107,7 +88,7 @@ def main() -> None:
     verify_ms = (time.perf_counter() - started) / 3 * 1000
 
     with tempfile.TemporaryDirectory() as data_dir:
-        port = free_port()
+        port = serving.free_port()
         server = start_server(data_dir, port)
         base = f"http://127.0.0.1:{port}"
         try:

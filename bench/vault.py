@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -50,6 +48,8 @@ from bgcheck.services.cases import CaseContext
 from bgcheck.settings import Settings
 from bgcheck.vault import DataKey, seal, seal_json, unseal, unwrap, wrap
 from workflow import ConsentBody, Event, Role
+
+import serving
 
 PAGE = 50
 PASSWORD = "benchmark password 2026"
@@ -176,32 +176,9 @@ def page_in_process(engine: Engine, vault: Vault, case_ids: list[uuid.UUID], rou
 # -- 3. the real list request -----------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_server(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    server = subprocess.Popen(
-        [sys.executable, "-m", "bgcheck", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(300):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return server
-        except httpx.TransportError:
-            time.sleep(0.1)
-    server.kill()
-    raise SystemExit("server did not start")
-
-
 def list_requests(env: dict[str, str], emails: dict[str, str], rounds: int) -> None:
-    port = free_port()
-    server = start_server(env, port)
+    port = serving.free_port()
+    server = serving.start_server(env, port)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
             auth = {}

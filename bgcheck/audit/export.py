@@ -391,7 +391,7 @@ def _lines(
     """The export's text: PostgreSQL's fast path (``pgstream``), or the generic writers.
 
     Both write the same text (a test compares them); the fast path renders from raw
-    tuples and is about five times faster on a large trail.
+    tuples and is four to five times faster on a large trail (docs/audit.md).
     """
     if session.connection().dialect.name == "postgresql":
         if fmt == "csv":
