@@ -29,6 +29,8 @@ HASHED_FIELDS = (
     "request_id",
     "data",
 )
+# Every stored column of an event, in the order exports write them.
+STORED_FIELDS = (*HASHED_FIELDS, "prev_hash", "hash")
 
 
 def format_time(moment: datetime) -> str:

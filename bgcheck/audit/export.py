@@ -35,7 +35,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from bgcheck.audit import pgstream
-from bgcheck.audit.chain import canonical_json, event_body, format_time
+from bgcheck.audit.chain import STORED_FIELDS, canonical_json, event_body, format_time
 from bgcheck.audit.trail import (
     AuditActor,
     AuditDataError,
@@ -57,19 +57,7 @@ MEDIA_TYPES: Final[Mapping[Format, str]] = {
 }
 EXPORT_FORMAT: Final = "bgcheck.audit.export"
 EXPORT_VERSION: Final = 1
-CSV_COLUMNS: Final = (
-    "seq",
-    "occurred_at",
-    "actor_kind",
-    "actor_id",
-    "action",
-    "target_type",
-    "target_id",
-    "request_id",
-    "data",
-    "prev_hash",
-    "hash",
-)
+CSV_COLUMNS: Final = STORED_FIELDS
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP CSV injection).
 FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
 DEFAULT_BATCH: Final = 1000

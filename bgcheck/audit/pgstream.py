@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 from sqlmodel import Session
 
+from bgcheck.audit.chain import STORED_FIELDS
+
 if TYPE_CHECKING:
     from bgcheck.audit.export import ExportFilters, ExportStats, SeqRange
 
@@ -40,19 +42,7 @@ FETCH: Final = 2000
 WINDOW: Final = 20_000
 
 # The event's columns, in ``export.CSV_COLUMNS`` order.
-_NAMES: Final = (
-    "seq",
-    "occurred_at",
-    "actor_kind",
-    "actor_id",
-    "action",
-    "target_type",
-    "target_id",
-    "request_id",
-    "data",
-    "prev_hash",
-    "hash",
-)
+_NAMES: Final = STORED_FIELDS
 _COLUMNS: Final = (
     "seq, to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
     "actor_kind, actor_id, action, target_type, target_id, request_id, data::text, "
