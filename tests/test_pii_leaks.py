@@ -25,7 +25,6 @@ from sqlalchemy import Engine
 from sqlmodel import SQLModel
 
 from api.app import create_app
-from bgcheck import tokens
 from bgcheck.db import session_scope
 from bgcheck.models import utcnow
 from bgcheck.services import cases as case_service
@@ -34,6 +33,7 @@ from bgcheck.settings import Settings
 from bgcheck.vault import email_index, ssn_index
 from workflow import ConsentBody, Event, Role
 
+from support.auth import access_token
 from support.factories import TEST_ACTOR, make_user
 
 GIVEN = "Zephyrine"
@@ -129,15 +129,7 @@ def office(fresh_engine, tmp_path, quiet_test_client, capsys) -> Iterator[Office
         users["manager"] = make_user(session, Role.MANAGER).id
         users["auditor"] = make_user(session, Role.AUDITOR).id
         users["admin"] = make_user(session, Role.ADMIN).id
-    issued = {
-        who: tokens.issue(
-            app.state.auth.own,
-            subject=str(uid),
-            now=utcnow(),
-            lifetime=app.state.auth.token_lifetime,
-        )[0]
-        for who, uid in users.items()
-    }
+    issued = {who: access_token(app, uid) for who, uid in users.items()}
     with TestClient(app, raise_server_exceptions=False) as client:
         yield Office(client, engine, app, issued, users)
 

@@ -17,7 +17,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from api.app import create_app
-from bgcheck import tokens
 from bgcheck.actors import Actor, load_actor
 from bgcheck.db import session_scope
 from bgcheck.models import utcnow
@@ -26,6 +25,7 @@ from bgcheck.services.cases import CaseContext
 from bgcheck.settings import Settings
 from workflow import Event, Role
 
+from support.auth import access_token
 from support.cases import ASSESSMENT, CASE, CONSENT, IDENTITY
 from support.factories import PASSWORD, make_user
 
@@ -42,13 +42,7 @@ class World:
     users: dict[str, uuid.UUID] = field(default_factory=dict)
 
     def token(self, role: str) -> str:
-        token, _ = tokens.issue(
-            self.app.state.auth.own,
-            subject=str(self.users[role]),
-            now=utcnow(),
-            lifetime=self.app.state.auth.token_lifetime,
-        )
-        return token
+        return access_token(self.app, self.users[role])
 
     def new_user(self, *roles: Role) -> uuid.UUID:
         with session_scope(self.engine) as session:

@@ -20,7 +20,7 @@ from sqlmodel import col, select
 
 from api.app import create_app
 from api.routes import audit as audit_routes
-from bgcheck import audit, tokens
+from bgcheck import audit
 from bgcheck.audit import checkpoints
 from bgcheck.audit import export as exports
 from bgcheck.audit.offline import verify_export
@@ -31,6 +31,7 @@ from bgcheck.services import cases as case_service
 from bgcheck.settings import Settings
 from workflow import Event, Role
 
+from support.auth import access_token
 from support.cases import ASSESSMENT, to_pending_review
 from support.factories import make_actor, make_user
 from support.tamper import bypassing_triggers
@@ -46,12 +47,7 @@ class Office:
     users: dict[str, uuid.UUID]
 
     def get(self, who: str, path: str, **params: Any) -> Any:
-        token, _ = tokens.issue(
-            self.app.state.auth.own,
-            subject=str(self.users[who]),
-            now=utcnow(),
-            lifetime=self.app.state.auth.token_lifetime,
-        )
+        token = access_token(self.app, self.users[who])
         return self.client.get(path, params=params, headers={"Authorization": f"Bearer {token}"})
 
     def events_after(self, seq: int) -> list[AuditEvent]:

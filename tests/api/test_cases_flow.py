@@ -13,13 +13,13 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from api.app import create_app
-from bgcheck import tokens
 from bgcheck.db import session_scope
 from bgcheck.models import Dissemination, utcnow
 from bgcheck.services import cases as case_service
 from bgcheck.settings import Settings
 from workflow import ConsentBody, Event, Role
 
+from support.auth import access_token
 from support.factories import make_user
 
 CANDIDATE = {"given_name": "Pat", "family_name": "Candidate", "email": "pat@example.org"}
@@ -85,15 +85,7 @@ def office(fresh_engine, tmp_path) -> Iterator[Office]:  # type: ignore[no-untyp
         users["manager"] = make_user(session, Role.MANAGER, email="mgr@example.edu").id
         users["auditor"] = make_user(session, Role.AUDITOR).id
         users["admin"] = make_user(session, Role.ADMIN).id
-    issued = {
-        who: tokens.issue(
-            app.state.auth.own,
-            subject=str(uid),
-            now=utcnow(),
-            lifetime=app.state.auth.token_lifetime,
-        )[0]
-        for who, uid in users.items()
-    }
+    issued = {who: access_token(app, uid) for who, uid in users.items()}
     with TestClient(app) as client:
         yield Office(client, engine, app, issued)
 
