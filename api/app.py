@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from api import errors
 from api.middleware import BodySizeLimit, RequestContext
-from api.routes import audit, auth, cases, health, portal, users
+from api.routes import audit, auth, cases, health, portal, users, vendors
 from bgcheck import worker
 from bgcheck.db import make_engine
 from bgcheck.keys import load_jwt_secret
@@ -22,6 +22,7 @@ from bgcheck.logs import configure_logging
 from bgcheck.pii import Vault
 from bgcheck.services.auth import AuthConfig
 from bgcheck.services.cases import CaseContext
+from bgcheck.services.vendor_orders import Desk
 from bgcheck.settings import Settings, get_settings
 
 API_PREFIX = "/api/v1"
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.engine = engine
     app.state.auth = AuthConfig.from_settings(settings, load_jwt_secret(settings))
     app.state.cases = CaseContext.from_settings(settings, Vault.from_settings(settings))
+    app.state.vendors = Desk.from_settings(settings, app.state.cases)
     errors.install(app)
     # Starlette runs the last-added middleware first: the request id exists before the cap.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
@@ -68,4 +70,5 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(cases.router)
     app.include_router(portal.router)
     app.include_router(audit.router)
+    app.include_router(vendors.router)
     return app

@@ -10,6 +10,6 @@ from __future__ import annotations
 
 from bgcheck import idempotency
 from bgcheck.audit import checkpoints
-from bgcheck.services import auth, retention, timers
+from bgcheck.services import auth, retention, timers, vendor_orders
 
-MODULES = (checkpoints, auth, timers, retention, idempotency)
+MODULES = (checkpoints, auth, timers, retention, idempotency, vendor_orders)

@@ -37,6 +37,7 @@ class Action(StrEnum):
     VERIFY_AUDIT = "verify_audit"
     READ_DISSEMINATION_LOG = "read_dissemination_log"
     RUN_RETENTION = "run_retention"
+    MANAGE_JOBS = "manage_jobs"  # the outbox: see dead jobs, send them back
 
 
 _REVIEW: Final = frozenset(
@@ -74,7 +75,7 @@ GRANTS: Final[Mapping[Role, frozenset[Action]]] = {
         }
     ),
     # Administrators manage people and keys; they never read PII or reports.
-    Role.ADMIN: frozenset({Action.MANAGE_USERS, Action.MANAGE_KEYS}),
+    Role.ADMIN: frozenset({Action.MANAGE_USERS, Action.MANAGE_KEYS, Action.MANAGE_JOBS}),
 }
 
 # Roles whose case access is limited to their own departments.

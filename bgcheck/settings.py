@@ -76,7 +76,29 @@ class Settings(BaseSettings):
     audit_checkpoint_every_events: int = Field(default=1000, ge=1, le=1_000_000)
     audit_checkpoint_every_minutes: int = Field(default=15, ge=1, le=24 * 60)
     sandbox_delay_seconds: float = Field(default=2.0, ge=0, le=3600)
-    vendor: Literal["sandbox", "http"] = "sandbox"
+    vendor: Literal["sandbox", "http"] = Field(
+        default="sandbox", description="The screening vendor adapter (docs/vendors.md)."
+    )
+    vendor_url: str | None = Field(
+        default=None, description="Base URL of the HTTP vendor's API (vendor=http)."
+    )
+    vendor_api_key: SecretStr | None = Field(
+        default=None, description="Bearer token bgcheck sends to the HTTP vendor."
+    )
+    vendor_webhook_secret: SecretStr | None = Field(
+        default=None, description="Shared webhook signing secret (Standard Webhooks: whsec_…)."
+    )
+    vendor_webhook_scheme: Literal["standard", "checkr"] = Field(
+        default="standard", description="How the vendor signs webhooks."
+    )
+    vendor_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # The outbox retries a failed vendor call with exponential backoff and jitter, from
+    # this many seconds up to an hour, then gives up into the dead-letter state.
+    vendor_retry_seconds: float = Field(default=5.0, gt=0, le=3600)
+    vendor_max_attempts: int = Field(default=10, ge=1, le=100)
+    # Webhooks get lost (vendors stop retrying after about a day): an open order with no
+    # news for this long is polled.
+    vendor_poll_after_minutes: float = Field(default=60.0, gt=0, le=7 * 24 * 60)
     vendor_name: str = Field(default="Sandbox Screening (test vendor)", min_length=1)
     vendor_address: str = Field(default="1 Example Way, Boston, MA 02110", min_length=1)
     vendor_phone: str = Field(default="617-555-0100", min_length=1)
@@ -129,6 +151,18 @@ class Settings(BaseSettings):
     def _oidc_needs_an_audience(self) -> Settings:
         if self.oidc_issuer and not self.oidc_audience:
             raise ValueError("BGCHECK_OIDC_AUDIENCE is required with BGCHECK_OIDC_ISSUER")
+        return self
+
+    @model_validator(mode="after")
+    def _http_vendor_is_configured(self) -> Settings:
+        if self.vendor == "http":
+            missing = [
+                env_name(name)
+                for name in ("vendor_url", "vendor_api_key", "vendor_webhook_secret")
+                if getattr(self, name) is None
+            ]
+            if missing:
+                raise ValueError(f"BGCHECK_VENDOR=http needs {', '.join(missing)}")
         return self
 
     @model_validator(mode="after")

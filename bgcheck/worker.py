@@ -30,16 +30,24 @@ class Job:
     every_seconds: float
     run: Callable[[Session], object]
     next_at: float = field(default=0.0)
+    # A job that calls out (the vendor) must not hold a transaction open meanwhile: it
+    # gets the engine and opens its own short ones.
+    owns_transactions: bool = False
 
 
 JOBS: list[Job] = []
 
 
-def register(name: str, every_seconds: float) -> Callable[[Callable[[Session], object]], Callable]:
-    """Decorator: ``@register("expire-invitations", 60)`` over ``def job(session): …``."""
+def register(
+    name: str, every_seconds: float, *, owns_transactions: bool = False
+) -> Callable[[Callable[..., object]], Callable[..., object]]:
+    """Decorator: ``@register("expire-invitations", 60)`` over ``def job(session): …``.
 
-    def add(function: Callable[[Session], object]) -> Callable[[Session], object]:
-        JOBS.append(Job(name, every_seconds, function))
+    With ``owns_transactions=True`` the job is ``def job(engine): …`` instead.
+    """
+
+    def add(function: Callable[..., object]) -> Callable[..., object]:
+        JOBS.append(Job(name, every_seconds, function, owns_transactions=owns_transactions))
         return function
 
     return add
@@ -53,8 +61,11 @@ def run_due(engine: Engine, jobs: list[Job], now: float) -> int:
             continue
         job.next_at = now + job.every_seconds
         try:
-            with session_scope(engine) as session:
-                job.run(session)
+            if job.owns_transactions:
+                job.run(engine)  # type: ignore[arg-type]
+            else:
+                with session_scope(engine) as session:
+                    job.run(session)
             ran += 1
         except Exception:
             log.exception("job failed", job=job.name)
@@ -70,7 +81,10 @@ def registered_jobs() -> list[Job]:
 
 def run(engine: Engine, stop: threading.Event, *, tick_seconds: float = 1.0) -> None:
     """Loop until ``stop`` is set, waking each tick to run the jobs that are due."""
-    jobs = [Job(j.name, j.every_seconds, j.run) for j in registered_jobs()]
+    jobs = [
+        Job(j.name, j.every_seconds, j.run, owns_transactions=j.owns_transactions)
+        for j in registered_jobs()
+    ]
     log.info("worker started", jobs=[job.name for job in jobs])
     while not stop.is_set():
         run_due(engine, jobs, time.monotonic())

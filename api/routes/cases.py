@@ -20,6 +20,7 @@ from api.schemas.cases import (
     CaseRead,
     EventResult,
     HistoryEntry,
+    ReportRead,
     RevealedPii,
 )
 from bgcheck import audit, idempotency, policy
@@ -30,7 +31,7 @@ from bgcheck.pii import Contact
 from bgcheck.queries.audit import list_case_history
 from bgcheck.queries.cases import CaseFilter, list_cases
 from bgcheck.services import cases as case_service
-from bgcheck.services import dissemination
+from bgcheck.services import dissemination, reports
 from bgcheck.services.cases import CaseContext
 from workflow import Event, State
 
@@ -308,6 +309,13 @@ def reveal_pii(case_id: uuid.UUID, db: DbSession, actor: CurrentActor, ctx: Case
         data={"fields": sorted(name for name, value in fields.items() if value is not None)},
     )
     return RevealedPii(fields=fields)
+
+
+@router.get("/{case_id}/report", responses=problems(401, 403, 404))
+def read_report(case_id: uuid.UUID, db: DbSession, actor: CurrentActor, ctx: CaseCtx) -> ReportRead:
+    """The vendor report: each check run, with its findings. Every read is recorded, in
+    the audit trail and in the CORI dissemination log; 404 until the vendor has answered."""
+    return ReportRead.model_validate(reports.read_report(db, ctx, actor, case_id, now=utcnow()))
 
 
 @router.get("/{case_id}/notices", responses=problems(401, 403, 404))

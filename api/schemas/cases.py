@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from bgcheck.vendors.report import Report
 from workflow import Event, State
 
 
@@ -83,3 +84,9 @@ class PortalView(BaseModel):
     notices: list[dict[str, Any]] = Field(default_factory=list)
     dispute_deadline: datetime | None = None
     can_dispute: bool = False
+
+
+class ReportRead(Report):
+    """The vendor report (the latest, if a reinvestigation produced a newer one)."""
+
+    versions: int = Field(description="How many reports the case has had (1 + reinvestigations).")

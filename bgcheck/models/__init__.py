@@ -14,11 +14,13 @@ from bgcheck.models.cases import (
     CaseKey,
     DocumentKind,
     IdempotentResponse,
+    JobStatus,
     OutboxJob,
 )
 from bgcheck.models.departments import Department
 from bgcheck.models.dissemination import Dissemination
 from bgcheck.models.users import User, UserDepartment, UserRole
+from bgcheck.models.vendors import VendorWebhook
 
 __all__ = [
     "AuditChainHead",
@@ -33,6 +35,7 @@ __all__ = [
     "Dissemination",
     "DocumentKind",
     "IdempotentResponse",
+    "JobStatus",
     "LinkPurpose",
     "LoginThrottle",
     "OutboxJob",
@@ -41,6 +44,7 @@ __all__ = [
     "User",
     "UserDepartment",
     "UserRole",
+    "VendorWebhook",
     "new_id",
     "utcnow",
 ]

@@ -46,7 +46,11 @@ class Case(SQLModel, table=True):
     open_dispute: bool = False
     vendor_status: str | None = Field(default=None, max_length=32)
     vendor_result: str | None = Field(default=None, max_length=32)
-    vendor_reference: str | None = Field(default=None, max_length=128)
+    vendor_reference: str | None = Field(default=None, max_length=128, index=True)
+    # When the order was placed and when the vendor last told us anything: an open order
+    # with no news for ``vendor_poll_after_minutes`` is polled (lost webhooks).
+    vendor_ordered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    vendor_news_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
 
 
@@ -106,8 +110,20 @@ class CaseDocument(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+class JobStatus(enum.StrEnum):
+    PENDING = "pending"  # waiting for its time (``available_at``) or running under a lease
+    DONE = "done"
+    DEAD = "dead"  # gave up after the last attempt: shown to admins, retried by hand
+
+
 class OutboxJob(SQLModel, table=True):
-    """Work to do after a transition commits (the vendor order), written in its transaction."""
+    """Work to do after a transition commits (the vendor order), written in its transaction.
+
+    A worker claims a due job by taking a lease (``locked_until``) in a short transaction,
+    does the call outside any transaction, then records the result. A worker that dies
+    mid-call leaves the lease to expire and another one retries: the vendor sees the same
+    idempotency key, so a retry never places a second order.
+    """
 
     __tablename__ = "outbox"
 
@@ -119,6 +135,12 @@ class OutboxJob(SQLModel, table=True):
     available_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
     attempts: int = 0
     done_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    status: JobStatus = Field(
+        default=JobStatus.PENDING, sa_type=enum_column(JobStatus, "job_status"), index=True
+    )
+    locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Why the last attempt failed: an error class and status code, never a body or PII.
+    last_error: str | None = Field(default=None, max_length=500)
 
 
 class IdempotentResponse(SQLModel, table=True):

@@ -402,7 +402,7 @@ def _apply(
                 )
                 case.open_dispute = True
             case Effect.REQUEST_REINVESTIGATION:
-                _queue(session, case, "vendor_reinvestigation", now)
+                _queue(session, case, "vendor_reinvestigation", now, per_change=True)
             case Effect.CLOSE_DISPUTE:
                 case.open_dispute = False
             case Effect.ISSUE_FINAL_NOTICE:
@@ -449,9 +449,12 @@ def _store_consent(session: Session, ctx: CaseContext, case: Case, body: Consent
     )
 
 
-def _queue(session: Session, case: Case, kind: str, now: datetime) -> None:
-    # One job per case and kind: the key doubles as the vendor's idempotency key.
-    key = f"{kind}:{case.id}"
+def _queue(
+    session: Session, case: Case, kind: str, now: datetime, *, per_change: bool = False
+) -> None:
+    # The key doubles as the vendor's idempotency key: one order and one cancel per case;
+    # a reinvestigation per dispute (``per_change``: keyed by the version it came from).
+    key = f"{kind}:{case.id}:{case.version}" if per_change else f"{kind}:{case.id}"
     if session.exec(select(OutboxJob).where(OutboxJob.idempotency_key == key)).first() is None:
         session.add(
             OutboxJob(

@@ -19,14 +19,14 @@ from sqlalchemy import Engine
 from api.app import create_app
 from bgcheck.actors import Actor, load_actor
 from bgcheck.db import session_scope
-from bgcheck.models import utcnow
+from bgcheck.models import JobStatus, OutboxJob, utcnow
 from bgcheck.services import cases as case_service
 from bgcheck.services.cases import CaseContext
 from bgcheck.settings import Settings
 from workflow import Event, Role
 
 from support.auth import access_token
-from support.cases import ASSESSMENT, CASE, CONSENT, IDENTITY
+from support.cases import ASSESSMENT, CASE, CONSENT, IDENTITY, answer_order, to_pending_review
 from support.factories import PASSWORD, make_user
 
 ROLES = ("anonymous", "hr", "reviewer", "manager", "auditor", "admin")
@@ -92,20 +92,29 @@ class World:
         self.fire("hr", case_id, Event.VERIFY_IDENTITY, IDENTITY)
         self.fire("hr", case_id, Event.ORDER)
         with session_scope(self.engine) as session:
-            case_service.fire_as_system(
-                session,
-                self.ctx,
-                case_id=case_id,
-                event=Event.VENDOR_COMPLETE,
-                body={"result": "consider"},
-                now=utcnow(),
-                as_role=Role.VENDOR,
-            )
+            answer_order(session, self.ctx, case_id, utcnow())
         self.fire("reviewer", case_id, Event.CLAIM)
         self.fire("reviewer", case_id, Event.PROPOSE_ADVERSE, ASSESSMENT)
         notice = self.fire("manager", case_id, Event.APPROVE_ADVERSE)
         assert notice is not None
         return notice
+
+    def reported(self) -> uuid.UUID:
+        """A case in review, its vendor report stored."""
+        with session_scope(self.engine) as session:
+            return to_pending_review(session, self.ctx, self.actor("hr"), utcnow())
+
+    def dead_job(self) -> uuid.UUID:
+        case_id = self.new_case()
+        with session_scope(self.engine) as session:
+            job = OutboxJob(
+                case_id=case_id,
+                kind="vendor_sync",
+                idempotency_key=f"test:{uuid.uuid4()}",
+                status=JobStatus.DEAD,
+            )
+            session.add(job)
+            return job.id
 
     @property
     def ctx(self) -> CaseContext:
@@ -232,6 +241,27 @@ OPS = [
         "/api/v1/cases/{case_id}/notices",
         REVIEWERS,
         request=lambda w: {"path": {"case_id": w.new_case()}},
+    ),
+    Op(
+        "GET",
+        "/api/v1/cases/{case_id}/report",
+        REVIEWERS,
+        request=lambda w: {"path": {"case_id": w.reported()}},
+    ),
+    # Only a signature authenticates a webhook: a bearer token does not, whoever's it is.
+    Op(
+        "POST",
+        "/api/v1/vendors/{vendor}/webhook",
+        EVERYONE,
+        success=401,
+        request=lambda w: {"path": {"vendor": "sandbox"}, "content": b"{}"},
+    ),
+    Op("GET", "/api/v1/admin/jobs", frozenset({"admin"})),
+    Op(
+        "POST",
+        "/api/v1/admin/jobs/{job_id}/retry",
+        frozenset({"admin"}),
+        request=lambda w: {"path": {"job_id": w.dead_job()}},
     ),
     # Issue 7: auditors and managers export and verify the trail and read the CORI log.
     Op("GET", "/api/v1/audit/events", AUDIT, request=lambda w: {"params": {"format": "csv"}}),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
@@ -12,8 +12,11 @@ from bgcheck.keys import load_keyring
 from bgcheck.pii import Vault
 from bgcheck.services import cases as case_service
 from bgcheck.services.cases import CaseContext
+from bgcheck.services.vendor_orders import Desk, apply_order, subject_of
 from bgcheck.settings import Settings
-from workflow import ConsentBody, Event, Role
+from bgcheck.vendors import OrderRequest
+from bgcheck.vendors.sandbox import SandboxVendor
+from workflow import ConsentBody, Event
 
 CASE = {
     "department": "FAC",
@@ -62,10 +65,26 @@ def invite(session: Session, ctx: CaseContext, hr: Actor, case_id: uuid.UUID, no
 def to_pending_review(
     session: Session, ctx: CaseContext, hr: Actor, now: datetime, *, result: str = "consider"
 ) -> uuid.UUID:
+    """A case the sandbox vendor has answered, its report stored, through the real path.
+
+    ``consider`` consents with an SSN ending 0000, which the sandbox answers with a
+    criminal-record finding.
+    """
+    case_id = to_submitted(
+        session, ctx, hr, now, ssn=RECORD_SSN if result == "consider" else CONSENT["ssn"]
+    )
+    answer_order(session, ctx, case_id, now)
+    return case_id
+
+
+def to_submitted(
+    session: Session, ctx: CaseContext, hr: Actor, now: datetime, *, ssn: str = CONSENT["ssn"]
+) -> uuid.UUID:
+    """A consented, verified case whose vendor order waits in the outbox."""
     case_id = new_case(session, ctx, hr, now)
     token = invite(session, ctx, hr, case_id, now)
     case_service.fire_as_candidate(
-        session, ctx, token=token, event=Event.CONSENT, body=CONSENT, now=now
+        session, ctx, token=token, event=Event.CONSENT, body=CONSENT | {"ssn": ssn}, now=now
     )
     for event, body in ((Event.VERIFY_IDENTITY, IDENTITY), (Event.ORDER, {})):
         case_service.fire(
@@ -78,13 +97,31 @@ def to_pending_review(
             expected_version=None,
             now=now,
         )
-    case_service.fire_as_system(
-        session,
-        ctx,
-        case_id=case_id,
-        event=Event.VENDOR_COMPLETE,
-        body={"result": result},
-        now=now,
-        as_role=Role.VENDOR,
-    )
     return case_id
+
+
+RECORD_SSN = "123-45-0000"  # the sandbox vendor finds a criminal record for it
+
+
+def sandbox_desk(ctx: CaseContext, *, delay_seconds: float = 0.0) -> Desk:
+    return Desk(
+        ctx=ctx,
+        vendor=SandboxVendor(delay_seconds=delay_seconds),
+        vendor_id="sandbox",
+        max_attempts=3,
+        retry_seconds=0.01,
+        lease=timedelta(minutes=1),
+    )
+
+
+def answer_order(session: Session, ctx: CaseContext, case_id: uuid.UUID, now: datetime) -> None:
+    """The sandbox vendor places and completes the case's order at once; the answer is
+    applied as the worker would (``apply_order``)."""
+    desk = sandbox_desk(ctx)
+    request = OrderRequest(
+        idempotency_key=f"vendor_order:{case_id}",
+        external_id=str(case_id),
+        package="standard",
+        subject=subject_of(ctx.vault.details(session, case_id)),
+    )
+    apply_order(session, desk, case_id, desk.vendor.place_order(request), now)

@@ -1,0 +1,54 @@
+"""Reading the vendor report: an audited release of CORI.
+
+Every read is an audit event (``report.read``) and an entry in the CORI secondary
+dissemination log, in the reader's transaction: a report shown is a report recorded.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from bgcheck import audit, policy
+from bgcheck.actors import Actor
+from bgcheck.errors import NotFound
+from bgcheck.models import DocumentKind
+from bgcheck.services import cases as case_service
+from bgcheck.services import dissemination
+from bgcheck.services.cases import CaseContext
+
+
+def read_report(
+    session: Session, ctx: CaseContext, actor: Actor, case_id: uuid.UUID, *, now: datetime
+) -> dict[str, Any]:
+    """The latest report of the case (a reinvestigation adds a newer one), audited.
+
+    Raises ``NotFound`` when the case is out of the actor's reach or has no report yet,
+    ``Forbidden`` for a role that never reads reports.
+    """
+    case = case_service.get_visible(session, ctx, actor, case_id, action=policy.Action.READ_REPORT)
+    reports = ctx.vault.documents(session, case.id, DocumentKind.REPORT)
+    if not reports:
+        raise NotFound("this case has no report yet")
+    audit.record(
+        session,
+        actor.audit_actor,
+        action="report.read",
+        target=audit.Target.of("case", case.id),
+        data={"versions": len(reports)},
+        now=now,
+    )
+    dissemination.record(
+        session,
+        actor.audit_actor,
+        case_id=case.id,
+        recipient=str(actor.user_id),
+        relationship="EM background-check staff",
+        purpose="adjudication of the background check",
+        what="report",
+        now=now,
+    )
+    return {**reports[-1], "versions": len(reports)}
