@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,43 +10,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from support.server import clean_environ, free_port, running_server
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     data_dir = tmp_path_factory.mktemp("served")
-    port = free_port()
     log_path = data_dir / "serve.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BGCHECK_")}
-    env |= {"BGCHECK_DATA_DIR": str(data_dir), "BGCHECK_EMBEDDED_WORKER": "true"}
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bgcheck", "serve", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"serve did not start:\n{log_path.read_text()}")
-            time.sleep(0.2)
+    env = clean_environ(BGCHECK_DATA_DIR=str(data_dir), BGCHECK_EMBEDDED_WORKER="true")
+    with running_server(env, free_port(), log_path) as base:
         yield base, log_path
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def test_serve_migrates_the_embedded_database_and_is_ready(served: tuple[str, Path]) -> None:

@@ -7,7 +7,17 @@ from __future__ import annotations
 
 import typer
 
-from bgcheck.cli import audit, db, departments, keys, retention, server, users, workflow
+from bgcheck.cli import (
+    audit,
+    db,
+    departments,
+    keys,
+    retention,
+    server,
+    users,
+    vendor_sim,
+    workflow,
+)
 
 app = typer.Typer(
     help="bgcheck: employee background checks. Settings come from BGCHECK_* variables.",
@@ -19,6 +29,10 @@ app.command(
     epilog="Example: BGCHECK_DATABASE_URL=postgresql+psycopg://app@db/bgcheck bgcheck worker"
 )(server.worker)
 app.command(epilog="Example: bgcheck demo")(server.demo)
+app.command(
+    epilog="Example: BGCHECK_SIM_API_KEY=k BGCHECK_SIM_WEBHOOK_SECRET=whsec_… bgcheck vendor-sim "
+    "--port 8900 --webhook-url http://127.0.0.1:8000/api/v1/vendors/http/webhook"
+)(vendor_sim.vendor_sim)
 app.add_typer(db.app, name="db", no_args_is_help=True)
 app.add_typer(users.app, name="users", no_args_is_help=True)
 app.add_typer(departments.app, name="departments", no_args_is_help=True)

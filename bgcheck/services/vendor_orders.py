@@ -106,8 +106,9 @@ class Desk:
             vendor_id=settings.vendor,
             max_attempts=settings.vendor_max_attempts,
             retry_seconds=settings.vendor_retry_seconds,
-            # Longer than one call with its quick retries, so a live worker keeps its job.
-            lease=timedelta(seconds=settings.vendor_timeout_seconds * 4 + 30),
+            # Longer than one call with its quick retries (three attempts), so a live
+            # worker keeps its job; short, so a dead worker's jobs come back soon.
+            lease=timedelta(seconds=settings.vendor_timeout_seconds * 4 + 5),
         )
 
 
@@ -486,18 +487,20 @@ def receive_webhook(
     try:
         notice = desk.vendor.verify_webhook(headers, body)
     except WebhookRejected as exc:
-        _record_webhook(session, desk, "vendor.webhook_refused", {"reason": str(exc)}, now)
+        audit.record(
+            session, desk.actor, action="vendor.webhook_refused", data={"reason": str(exc)}, now=now
+        )
         raise WebhookUnauthenticated(f"webhook refused: {exc}") from None
     delivery = _printable(notice.delivery_id)
     reference = _printable(notice.reference) if notice.reference else None
     summary = {"delivery_id": delivery, "type": _printable(notice.kind), "reference": reference}
     if session.get(VendorWebhook, (desk.vendor_id, delivery)) is not None:
-        _record_webhook(
+        audit.record(
             session,
-            desk,
-            "vendor.webhook_refused",
-            {**summary, "reason": "duplicate delivery"},
-            now,
+            desk.actor,
+            action="vendor.webhook_refused",
+            data={**summary, "reason": "duplicate delivery"},
+            now=now,
         )
         return "duplicate"
     case = (
@@ -523,34 +526,15 @@ def receive_webhook(
         return "duplicate"
     if case is not None:
         queue_sync(session, case.id, now)
-    _record_webhook(
-        session,
-        desk,
-        "vendor.webhook_accepted",
-        {**summary, "outcome": outcome},
-        now,
-        case_id=case.id if case else None,
-    )
-    return outcome
-
-
-def _record_webhook(
-    session: Session,
-    desk: Desk,
-    action: str,
-    data: dict[str, Any],
-    now: datetime,
-    *,
-    case_id: uuid.UUID | None = None,
-) -> None:
     audit.record(
         session,
         desk.actor,
-        action=action,
-        target=audit.Target.of("case", case_id) if case_id else None,
-        data=data,
+        action="vendor.webhook_accepted",
+        target=audit.Target.of("case", case.id) if case else None,
+        data={**summary, "outcome": outcome},
         now=now,
     )
+    return outcome
 
 
 _SAFE = re.compile(r"[A-Za-z0-9._:/+=-]{1,100}")
