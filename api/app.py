@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from api import errors
+from api import errors, pages
 from api.middleware import BodySizeLimit, RequestContext
 from api.routes import audit, auth, cases, health, portal, users, vendors
 from bgcheck import worker
@@ -46,6 +46,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         stop.set()
         if embedded.is_alive():
             embedded.join(timeout=10)
+        close_vendor = getattr(app.state.vendors.vendor, "close", None)
+        if close_vendor is not None:  # the HTTP vendor's connection pool
+            close_vendor()
         if owns_engine:
             engine.dispose()
 
@@ -71,4 +74,5 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(portal.router)
     app.include_router(audit.router)
     app.include_router(vendors.router)
+    app.include_router(pages.router)
     return app
