@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint fmt clean bench-login bench-audit bench-vault
+.PHONY: run test lint fmt clean browser bench-login bench-audit bench-vault
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "bgcheck needs Python 3.11 or newer")'
@@ -26,7 +26,15 @@ run: $(VENV)/.installed-run
 	$(BIN)/bgcheck demo
 	$(BIN)/bgcheck serve --host $(HOST) --port $(PORT)
 
-test: $(VENV)/.installed-dev
+# The browser tests drive Debian's Chromium (Playwright cannot download its own here).
+CHROMIUM ?= /usr/bin/chromium
+
+browser:
+	@test -x $(CHROMIUM) || { echo "installing chromium for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	@test -x $(CHROMIUM) || { echo "Chromium is missing at $(CHROMIUM) and could not be installed" >&2; exit 1; }
+
+test: $(VENV)/.installed-dev browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports

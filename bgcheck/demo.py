@@ -208,6 +208,9 @@ def _walk(
 
 
 def instructions(created: list[DemoUser], settings: Settings) -> str:
-    lines = [f"Demo accounts ({len(created)} new) — sign in at {settings.public_url}/docs:"]
+    lines = [
+        f"Demo accounts ({len(created)} new) — sign in at {settings.public_url}/ "
+        f"(the API: {settings.public_url}/docs):"
+    ]
     lines += [f"  {u.email:<34} {u.password:<26} {', '.join(u.roles)}" for u in USERS]
     return "\n".join(lines)

@@ -78,11 +78,20 @@ class Claims:
 
 
 def issue(
-    verifier: SharedSecret, *, subject: str, now: datetime, lifetime: timedelta
+    verifier: SharedSecret,
+    *,
+    subject: str,
+    now: datetime,
+    lifetime: timedelta,
+    extra: Mapping[str, str | int] | None = None,
 ) -> tuple[str, Claims]:
-    """A signed access token for ``subject`` and the claims it carries."""
+    """A signed access token for ``subject`` and the claims it carries.
+
+    ``extra``: private claims (the web session's ``sid`` and ``auth_time``); they can
+    never replace a registered claim.
+    """
     expires_at = now + lifetime
-    claims = {
+    registered = {
         "iss": verifier.issuer,
         "aud": verifier.audience,
         "sub": subject,
@@ -90,6 +99,9 @@ def issue(
         "exp": int(expires_at.timestamp()),
         "jti": secrets.token_urlsafe(16),
     }
+    if extra and not registered.keys().isdisjoint(extra):
+        raise ValueError("extra claims cannot replace registered ones")
+    claims = {**(extra or {}), **registered}
     token = jwt.encode(claims, verifier.secret, algorithm=OWN_ALGORITHM)
     return token, _claims(claims)
 

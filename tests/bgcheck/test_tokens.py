@@ -155,3 +155,13 @@ def test_any_string_is_refused_cleanly(garbage: str) -> None:
 def test_any_three_part_token_is_refused_cleanly(parts: list[bytes]) -> None:
     with pytest.raises(tokens.InvalidToken):
         tokens.verify(".".join(b64(part) for part in parts), OWN)
+
+
+def test_extra_claims_travel_but_never_replace_registered_ones() -> None:
+    now = datetime.now(UTC)
+    token, _ = tokens.issue(
+        OWN, subject="u1", now=now, lifetime=timedelta(minutes=5), extra={"sid": "abc"}
+    )
+    assert tokens.verify(token, OWN).raw["sid"] == "abc"
+    with pytest.raises(ValueError, match="registered"):
+        tokens.issue(OWN, subject="u1", now=now, lifetime=timedelta(minutes=5), extra={"sub": "x"})

@@ -1,0 +1,16 @@
+"""Server-rendered pages for the people who use bgcheck (docs/pages.md).
+
+``router`` holds every page; none of them is part of the API's OpenAPI document.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.pages import audit, cases, portal, signin
+
+router = APIRouter(include_in_schema=False)
+router.include_router(signin.router)
+router.include_router(cases.router)
+router.include_router(portal.router)
+router.include_router(audit.router)

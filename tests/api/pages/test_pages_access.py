@@ -1,0 +1,212 @@
+"""Every page by every role: the answer each gets, like tests/api/test_access.py for the API.
+
+Anonymous visitors of staff pages are sent to the sign-in page; a role that may never
+do something gets 403; another department's case is 404, as in the API. A page route
+without a row here fails ``test_every_page_route_has_a_row``.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from api.pages.web import PageRoute
+
+from support.cases import CASE, CONSENT
+from support.pages import Office, Staff, csrf_of
+
+ROLES = ("anonymous", "hr", "other_hr", "reviewer", "manager", "auditor", "admin")
+STAFF = frozenset(ROLES) - {"anonymous"}
+CASE_READERS = frozenset({"hr", "reviewer", "manager", "auditor"})  # a FAC case
+REVIEW = frozenset({"reviewer", "manager"})
+AUDIT = frozenset({"manager", "auditor"})
+
+Request = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Op:
+    method: str
+    path: str
+    # role -> status; roles not listed get ``otherwise`` (403), anonymous gets the
+    # sign-in redirect unless the page is public.
+    expect: dict[str, int]
+    request: Callable[[Office], Request] = lambda _office: {}
+    public: bool = False
+    otherwise: int = 403
+
+
+def each(roles: frozenset[str], status: int) -> dict[str, int]:
+    return dict.fromkeys(roles, status)
+
+
+def draft(office: Office) -> Request:
+    return {"path": {"case_id": office.new_case()}}
+
+
+def reviewed(office: Office) -> Request:
+    return {"path": {"case_id": office.in_review()}}
+
+
+def portal_consent(office: Office) -> Request:
+    _, token = office.invited()
+    csrf = csrf_of(office.anonymous().get(f"/portal/{token}/authorize").text)
+    form = {
+        "csrf_token": csrf,
+        "disclosure_version": CONSENT["disclosure_version"],
+        "given_name": "Pat",
+        "family_name": "Candidate",
+        "date_of_birth": CONSENT["date_of_birth"],
+        "ssn": CONSENT["ssn"],
+        "phone": CONSENT["phone"],
+        "addresses-0-line1": "1 Main St",
+        "addresses-0-city": "Boston",
+        "addresses-0-state": "MA",
+        "addresses-0-postal_code": "02115",
+        "addresses-0-from": "2020-06-01",
+        "cori_acknowledged": "yes",
+        "signature": "Pat Candidate",
+    }
+    return {"path": {"token": token}, "data": form, "raw": True}
+
+
+def portal_dispute(office: Office) -> Request:
+    _, token = office.in_notice()
+    csrf = csrf_of(office.anonymous().get(f"/portal/{token}").text)
+    data = {"csrf_token": csrf, "statement": "That record is not mine."}
+    return {"path": {"token": token}, "data": data, "raw": True}
+
+
+OPS = [
+    Op("GET", "/", each(STAFF, 200)),
+    Op("GET", "/login", each(frozenset(ROLES), 200), public=True),
+    Op(
+        "POST",
+        "/login",
+        each(frozenset(ROLES), 403),  # no sign-in form cookie: refused before anything
+        request=lambda o: {"data": {"email": "x@example.edu", "password": "y"}, "raw": True},
+        public=True,
+    ),
+    Op("POST", "/logout", each(STAFF, 303)),
+    Op("GET", "/login/sso", each(frozenset(ROLES), 404), public=True),
+    Op(
+        "GET",
+        "/static/{name}",
+        each(frozenset(ROLES), 200),
+        request=lambda o: {"path": {"name": "app.css"}},
+        public=True,
+    ),
+    Op("GET", "/cases", each(CASE_READERS | {"other_hr"}, 200)),
+    Op("GET", "/cases/new", each(frozenset({"hr", "other_hr"}), 200)),
+    Op(
+        "POST",
+        "/cases/new",
+        {"hr": 303, "other_hr": 404},  # FAC is not the other hr's: 404, as in the API
+        request=lambda o: {
+            "data": {
+                "department": CASE["department"],
+                "position_title": CASE["position_title"],
+                "package": CASE["package"],
+                "candidate.given_name": "Pat",
+                "candidate.family_name": "Candidate",
+                "candidate.email": "pat@example.org",
+            }
+        },
+    ),
+    Op("GET", "/review", each(REVIEW, 200)),
+    Op("GET", "/audit", each(AUDIT, 200)),
+    Op("GET", "/cases/{case_id}", each(CASE_READERS, 200) | {"other_hr": 404}, draft),
+    Op(
+        "POST",
+        "/cases/{case_id}/events/{event}",
+        {"hr": 303, "manager": 303, "other_hr": 404},
+        lambda o: {
+            "path": {"case_id": o.new_case(), "event": "cancel"},
+            "data": {"reason": "the position was withdrawn"},
+        },
+    ),
+    Op("POST", "/cases/{case_id}/pii", each(REVIEW, 200), draft),
+    Op("POST", "/cases/{case_id}/report", each(REVIEW, 200), reviewed),
+    Op("POST", "/audit/events", each(AUDIT, 200), lambda o: {"data": {"format": "csv"}}),
+    Op("POST", "/audit/dissemination", each(AUDIT, 200), lambda o: {"data": {"format": "csv"}}),
+    Op(
+        "GET",
+        "/portal/{token}",
+        each(frozenset(ROLES), 200),
+        lambda o: {"path": {"token": o.invited()[1]}},
+        public=True,
+    ),
+    Op(
+        "GET",
+        "/portal/{token}/authorize",
+        each(frozenset(ROLES), 200),
+        lambda o: {"path": {"token": o.invited()[1]}},
+        public=True,
+    ),
+    Op("POST", "/portal/{token}/consent", each(frozenset(ROLES), 200), portal_consent, True),
+    Op("POST", "/portal/{token}/dispute", each(frozenset(ROLES), 200), portal_dispute, True),
+]
+
+
+def expected(op: Op, role: str) -> int:
+    if role == "anonymous" and not op.public:
+        return 303
+    return op.expect.get(role, op.otherwise)
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("op", OPS, ids=lambda op: f"{op.method} {op.path}")
+def test_page_by_role(office: Office, op: Op, role: str) -> None:
+    request = op.request(office)
+    path = op.path.format(**request.pop("path", {}))
+    raw = request.pop("raw", False)
+    if role == "anonymous":
+        client = office.anonymous()
+        response = client.request(op.method, path, follow_redirects=False, **request)
+    else:
+        # A browser of its own: signing out must not end the shared ones.
+        staff = Staff(office.app, office.users[role])
+        if op.method == "GET":
+            response = staff.get(path)
+        elif raw:
+            response = staff.client.post(path, follow_redirects=False, **request)
+        else:
+            response = staff.post(path, request.get("data"))
+    assert response.status_code == expected(op, role), response.text[:2000]
+    if response.status_code == 303 and role == "anonymous" and not op.public:
+        assert response.headers["location"] == "/login"
+    if response.headers.get("content-type", "").startswith("text/html"):
+        assert "application/problem+json" not in response.headers["content-type"]
+
+
+def page_routes(routes: Iterable[Any]) -> Iterator[PageRoute]:
+    """Every page route, through included routers (FastAPI keeps them nested)."""
+    for route in routes:
+        if isinstance(route, PageRoute):
+            yield route
+        elif (router := getattr(route, "original_router", None)) is not None:
+            yield from page_routes(router.routes)
+
+
+def test_every_page_route_has_a_row(office: Office) -> None:
+    routes = {
+        (method, route.path) for route in page_routes(office.app.routes) for method in route.methods
+    }
+    assert ("GET", "/portal/{token}") in routes
+    rows = {(op.method, op.path) for op in OPS}
+    assert routes - rows == set(), "add a row to OPS for each new page"
+    assert rows - routes == set(), "a row names a page that no longer exists"
+
+
+def test_a_case_id_that_is_not_one_is_a_page_not_a_crash(office: Office) -> None:
+    hr = office.staff("hr")
+    assert hr.get("/cases/not-a-uuid").status_code == 400
+    assert hr.get(f"/cases/{uuid.uuid4()}").status_code == 404
+    response = hr.post(f"/cases/{uuid.uuid4()}/events/no_such_event")
+    assert response.status_code == 404
+    assert re.search(r"<h1>Not found</h1>", response.text)
