@@ -37,6 +37,7 @@ from bgcheck.vault import (
     seal,
     seal_json,
     ssn_index,
+    ssn_last4,
     unseal_json,
     unseal_text,
     unwrap,
@@ -58,11 +59,12 @@ class Shredded(Conflict):
 
 @dataclass(frozen=True, slots=True)
 class Contact:
-    """What hr (and the case list) may show: name and email."""
+    """What hr (and the case list) may show: name, email, the SSN's last four digits."""
 
     given_name: str | None
     family_name: str | None
     email: str | None
+    ssn_last4: str | None = None  # once the candidate consented
 
     @property
     def full_name(self) -> str | None:
@@ -172,6 +174,8 @@ class Vault:
         row.family_name = self._seal(dek, case_id, "family_name", family_name)
         payload = {**details, "date_of_birth": date_of_birth.isoformat(), "ssn": ssn}
         row.details = seal_json(dek, payload, table=CANDIDATES, column="details", row_id=case_id)
+        last4 = ssn_last4(ssn)
+        row.ssn_last4 = self._seal(dek, case_id, "ssn_last4", last4) if last4 else None
         row.ssn_index = ssn_index(self._index_root, ssn)
         row.name_dob_index = name_dob_index(self._index_root, family_name, date_of_birth)
         row.updated_at = utcnow()
@@ -183,7 +187,9 @@ class Vault:
             row = session.get(Candidate, case_id)
             if row is None:
                 return Contact(None, None, None)
-            return self._contact(case_id, dek, row.given_name, row.family_name, row.email)
+            return self._contact(
+                case_id, dek, row.given_name, row.family_name, row.email, row.ssn_last4
+            )
         return self.contacts(session, [case_id])[case_id]
 
     def contacts(
@@ -208,18 +214,19 @@ class Vault:
                 Candidate.given_name,
                 Candidate.family_name,
                 Candidate.email,
+                Candidate.ssn_last4,
                 CaseKey.wrapped,
             )
             .outerjoin(CaseKey, col(CaseKey.case_id) == col(Candidate.case_id))
             .where(matches)
         )
-        for case_id, given_name, family_name, email, wrapped in session.exec(statement):
+        for case_id, given_name, family_name, email, last4, wrapped in session.exec(statement):
             if wrapped is None:
                 continue  # shredded: the fields are unreadable (and nulled by retention)
             if given_name is None and family_name is None and email is None:
                 continue
             dek = self._unwrap(wrapped, case_id)
-            found[case_id] = self._contact(case_id, dek, given_name, family_name, email)
+            found[case_id] = self._contact(case_id, dek, given_name, family_name, email, last4)
         return found
 
     def _contact(
@@ -229,11 +236,13 @@ class Vault:
         given_name: bytes | None,
         family_name: bytes | None,
         email: bytes | None,
+        last4: bytes | None,
     ) -> Contact:
         return Contact(
             self._open(dek, case_id, "given_name", given_name),
             self._open(dek, case_id, "family_name", family_name),
             self._open(dek, case_id, "email", email),
+            self._open(dek, case_id, "ssn_last4", last4),
         )
 
     def details(self, session: Session, case_id: uuid.UUID) -> dict[str, Any]:
@@ -255,10 +264,6 @@ class Vault:
             "email": contact.email,
             **extra,
         }
-
-    def ssn_last4(self, session: Session, case_id: uuid.UUID) -> str | None:
-        ssn = self.details(session, case_id).get("ssn")
-        return ssn[-4:] if isinstance(ssn, str) and len(ssn) >= 4 else None
 
     # -- documents --------------------------------------------------------------------------
 

@@ -65,7 +65,10 @@ def case_read(
     if policy.may(actor, policy.Action.READ_CASE_CONTACT, case_service.scope(db, case)):
         found = contacts[case.id] if contacts is not None else ctx.vault.contact(db, case.id)
         contact = CandidateContact(
-            given_name=found.given_name, family_name=found.family_name, email=found.email
+            given_name=found.given_name,
+            family_name=found.family_name,
+            email=found.email,
+            ssn_masked=f"***-**-{found.ssn_last4}" if found.ssn_last4 else None,
         )
     sees_result = policy.may(actor, policy.Action.READ_REPORT)
     return {
@@ -268,10 +271,11 @@ def fire_event(
             expected_version=parse_if_match(if_match),
             now=now,
         )
-        url = None
-        if event is Event.INVITE and outcome.portal_token:
+        links: dict[str, str] = {}
+        if outcome.portal_token:
             url = f"{ctx.settings.public_url}/portal/{outcome.portal_token}"
-        result = EventResult(**case_read(db, ctx, actor, outcome.case, now, invitation_url=url))
+            links["invitation_url" if event is Event.INVITE else "notice_url"] = url
+        result = EventResult(**case_read(db, ctx, actor, outcome.case, now, **links))
         return result, {"ETag": etag(outcome.case)}
 
     return once(db, ctx, actor, request, idempotency_key, body or {}, 200, fire)

@@ -21,6 +21,11 @@ class CandidateContact(BaseModel):
     given_name: str | None
     family_name: str | None
     email: str | None
+    ssn_masked: str | None = Field(
+        default=None,
+        description="The SSN's last four digits as `***-**-6789`, once the candidate consented.",
+        examples=["***-**-6789"],
+    )
 
 
 class CaseRead(BaseModel):
@@ -50,6 +55,11 @@ class CaseCreated(CaseRead):
 class EventResult(CaseRead):
     invitation_url: str | None = Field(
         default=None, description="With `invite`: the link to send to the candidate."
+    )
+    notice_url: str | None = Field(
+        default=None,
+        description="With `approve_adverse` and `finalize_adverse`: the candidate's link to "
+        "the notice (and, before the deadline, the dispute form), to send to them.",
     )
 
 

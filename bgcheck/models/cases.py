@@ -67,6 +67,8 @@ class Candidate(SQLModel, table=True):
     given_name: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
     family_name: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
     email: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
+    # Sealed on its own so a list page can show "***-**-6789" without opening ``details``.
+    ssn_last4: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
     details: bytes | None = Field(
         default=None,
         sa_type=sa.LargeBinary,

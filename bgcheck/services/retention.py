@@ -22,7 +22,15 @@ from sqlmodel import Session, col, select
 
 from bgcheck import audit
 from bgcheck.logs import get_logger
-from bgcheck.models import Candidate, Case, CaseDocument, CaseKey, IdempotentResponse, utcnow
+from bgcheck.models import (
+    Candidate,
+    Case,
+    CaseDocument,
+    CaseKey,
+    IdempotentResponse,
+    table_of,
+    utcnow,
+)
 from bgcheck.settings import Settings, get_settings
 from bgcheck.worker import register
 from workflow import State
@@ -42,6 +50,7 @@ _SEALED_COLUMNS: Final = (
     "given_name",
     "family_name",
     "email",
+    "ssn_last4",
     "details",
     "email_index",
     "ssn_index",
@@ -83,7 +92,7 @@ def list_due(
 ) -> list[Due]:
     """The cases due for purging that still hold any PII, oldest decision first."""
     decided_before, closed_before = policy.cutoffs(now)
-    candidate = Candidate.__table__.c
+    candidate = table_of(Candidate).c
     holds_pii = sa.or_(
         sa.exists().where(col(CaseKey.case_id) == col(Case.id)),
         sa.exists().where(col(CaseDocument.case_id) == col(Case.id)),
@@ -93,7 +102,7 @@ def list_due(
         ),
     )
     statement = (
-        select(Case.id, Case.state, Case.decided_at)
+        select(col(Case.id), col(Case.state), col(Case.decided_at))
         .where(
             col(Case.open_dispute).is_(False),
             col(Case.decided_at).is_not(None),
@@ -108,7 +117,9 @@ def list_due(
     if limit is not None:
         statement = statement.limit(limit)
     return [
-        Due(case_id, state, decided_at) for case_id, state, decided_at in session.exec(statement)
+        Due(case_id, state, decided_at)
+        for case_id, state, decided_at in session.exec(statement)
+        if decided_at is not None  # the query already excludes NULL: this narrows the type
     ]
 
 
@@ -130,7 +141,7 @@ def purge_case(
         return False
     had_key = session.get(CaseKey, case_id) is not None
     session.execute(sa.delete(CaseKey).where(col(CaseKey.case_id) == case_id))
-    documents = session.execute(
+    documents = session.exec(
         sa.delete(CaseDocument).where(col(CaseDocument.case_id) == case_id)
     ).rowcount
     # Sealed with the destroyed key already; deleted so nothing of the case's PII remains.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -127,6 +128,9 @@ def to_review(office: Office, ssn: str, result: str) -> dict:
 
     case = office.client.get(f"/api/v1/cases/{case['id']}", headers=office.as_("hr")).json()
     assert case["state"] == "consent_received"
+    # HR sees the SSN masked to its last four digits (SPEC roles), never more.
+    assert case["candidate"]["ssn_masked"] == f"***-**-{ssn[-4:]}"
+    assert ssn not in json.dumps(case)
     verified = office.fire(
         "hr",
         case,
@@ -184,6 +188,10 @@ def test_an_adverse_finding_ends_not_cleared_after_the_waiting_period(office: Of
     approved = office.fire("manager", proposed.json(), "approve_adverse")
     assert approved.status_code == 200, approved.text
     assert approved.json()["state"] == "pre_adverse_notice"
+    # The link to give the candidate: their notice, and the dispute form before the deadline.
+    notice_token = approved.json()["notice_url"].rsplit("/", 1)[1]
+    portal = office.client.get(f"/api/v1/portal/{notice_token}")
+    assert portal.status_code == 200, portal.text
     notices = office.client.get(
         f"/api/v1/cases/{case['id']}/notices", headers=office.as_("reviewer")
     ).json()
