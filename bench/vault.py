@@ -67,6 +67,9 @@ PLAIN_CONTACTS = sa.Table(
 )
 
 
+TARGET_PERCENT = 10  # issue 4: the vault adds less than 10% to a list request
+
+
 def per_call_us(function: Callable[[], object], number: int) -> float:
     """The best of five runs of ``number`` calls, in µs per call (least disturbed run)."""
     return min(timeit.repeat(function, number=number, repeat=5)) / number * 1e6
@@ -170,13 +173,15 @@ def page_in_process(engine: Engine, vault: Vault, case_ids: list[uuid.UUID], rou
             f"     vault                  {cost:8.2f} ms   {cost / base:5.2f}x; "
             f"+{(cost - base) / n * 1000:.0f} µs per case"
         )
-    return ms["vault_page"]
+    return ms["vault_page"] - ms["plain_page"]
 
 
 # -- 3. the real list request -----------------------------------------------------------------
 
 
-def list_requests(env: dict[str, str], emails: dict[str, str], rounds: int) -> None:
+def list_requests(env: dict[str, str], emails: dict[str, str], rounds: int) -> float:
+    """Print the medians; return the reviewer's on the cancelled page, in ms."""
+    medians: dict[str, float] = {}
     port = serving.free_port()
     server = serving.start_server(env, port)
     try:
@@ -209,6 +214,7 @@ def list_requests(env: dict[str, str], emails: dict[str, str], rounds: int) -> N
                 items = client.get("/api/v1/cases", params=params, headers=auth["reviewer"])
                 shown = sum(1 for item in items.json()["items"] if item["candidate"])
                 auditor, reviewer = (statistics.median(samples[k]) for k in ("auditor", "reviewer"))
+                medians[state] = reviewer
                 print(f"   {state} page ({note}); reviewer sees {shown} contacts")
                 print(f"     auditor (no contacts)     {auditor:8.2f} ms   (baseline)")
                 print(
@@ -218,6 +224,7 @@ def list_requests(env: dict[str, str], emails: dict[str, str], rounds: int) -> N
     finally:
         server.terminate()
         server.wait(timeout=30)
+    return medians["cancelled"]
 
 
 # -- seeding ----------------------------------------------------------------------------------
@@ -292,9 +299,17 @@ def main() -> None:
         closed, emails = seed(engine, ctx)
         print(f"vault benchmark ({sys.platform}, Python {sys.version.split()[0]})")
         primitives(engine, settings)
-        page_in_process(engine, vault, closed, rounds=30)
+        vault_ms = page_in_process(engine, vault, closed, rounds=30)
         engine.dispose()
-        list_requests(env, emails, args.rounds)
+        request_ms = list_requests(env, emails, args.rounds)
+        # The reviewer's request against the auditor's also differs in what is serialized;
+        # the vault's own cost is the decryption measured in 2., as a share of the request.
+        share = vault_ms / request_ms * 100
+        verdict = "meets" if share < TARGET_PERCENT else "misses"
+        print(
+            f"4. the vault's share of a reviewer's list request: {vault_ms:.2f} ms of "
+            f"{request_ms:.2f} ms = {share:.1f}% ({verdict} issue 4's target, < {TARGET_PERCENT}%)"
+        )
 
 
 if __name__ == "__main__":
