@@ -335,14 +335,7 @@ def read_notices(
         for notice in ctx.vault.documents(db, case.id, kind)
     ]
     if found:
-        dissemination.record(
-            db,
-            actor.audit_actor,
-            case_id=case.id,
-            recipient=str(actor.user_id),
-            relationship="EM background-check staff",
-            purpose="adjudication of the background check",
-            what="notices",
-            now=utcnow(),
+        dissemination.record_staff_read(
+            db, actor.audit_actor, case_id=case.id, what="notices", now=utcnow()
         )
     return found

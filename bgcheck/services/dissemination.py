@@ -34,6 +34,22 @@ from bgcheck.queries.dissemination import (
 log = get_logger(__name__)
 
 
+def record_staff_read(
+    session: Session, reader: audit.AuditActor, *, case_id: uuid.UUID, what: str, now: datetime
+) -> Dissemination:
+    """A reviewer or manager opened CORI (the report, the notices) to adjudicate."""
+    return record(
+        session,
+        reader,
+        case_id=case_id,
+        recipient=reader.id or reader.kind,
+        relationship="EM background-check staff",
+        purpose="adjudication of the background check",
+        what=what,
+        now=now,
+    )
+
+
 def record(
     session: Session,
     released_by: audit.AuditActor,

@@ -41,14 +41,7 @@ def read_report(
         data={"versions": len(reports)},
         now=now,
     )
-    dissemination.record(
-        session,
-        actor.audit_actor,
-        case_id=case.id,
-        recipient=str(actor.user_id),
-        relationship="EM background-check staff",
-        purpose="adjudication of the background check",
-        what="report",
-        now=now,
+    dissemination.record_staff_read(
+        session, actor.audit_actor, case_id=case.id, what="report", now=now
     )
     return {**reports[-1], "versions": len(reports)}

@@ -107,9 +107,9 @@ def _states(engine: Engine) -> list[State]:
         return list(session.exec(select(Case.state)).all())
 
 
-def _drain(engine: Engine) -> None:
-    """One worker, left alone, until every case has its report (or time runs out)."""
-    survivor = _start_worker()
+def _drain(engine: Engine, workers: int = 1) -> None:
+    """Workers left alone until every case has its report (or time runs out)."""
+    running = [_start_worker() for _ in range(workers)]
     try:
         deadline = time.monotonic() + DRAIN_SECONDS
         while time.monotonic() < deadline:
@@ -117,8 +117,9 @@ def _drain(engine: Engine) -> None:
                 return
             time.sleep(0.2)
     finally:
-        survivor.terminate()
-        survivor.join(10)
+        for process in running:
+            process.terminate()
+            process.join(10)
 
 
 def test_killing_workers_mid_submission_loses_no_order_and_places_none_twice(setup) -> None:  # type: ignore[no-untyped-def]
@@ -151,17 +152,7 @@ def test_killing_workers_mid_submission_loses_no_order_and_places_none_twice(set
 
 def test_two_workers_never_send_the_same_order_twice(setup) -> None:  # type: ignore[no-untyped-def]
     engine, sim = setup
-    workers = [_start_worker(), _start_worker()]
-    try:
-        deadline = time.monotonic() + DRAIN_SECONDS
-        while time.monotonic() < deadline:
-            if all(state is State.PENDING_REVIEW for state in _states(engine)):
-                break
-            time.sleep(0.2)
-    finally:
-        for process in workers:
-            process.terminate()
-            process.join(10)
+    _drain(engine, workers=2)
     assert _states(engine) == [State.PENDING_REVIEW] * CASES
     stats = sim.stats()
     # The simulator's shared counter: each order's key was sent exactly once.

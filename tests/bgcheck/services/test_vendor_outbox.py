@@ -113,6 +113,20 @@ def actions(engine: Engine, case_id: uuid.UUID) -> list[str]:
         )
 
 
+def cancel(engine: Engine, ctx: CaseContext, case_id: uuid.UUID) -> None:
+    with session_scope(engine) as session:
+        case_service.fire(
+            session,
+            ctx,
+            make_actor(session, Role.MANAGER),
+            case_id=case_id,
+            event=Event.CANCEL,
+            body={"reason": "the position was withdrawn"},
+            expected_version=None,
+            now=utcnow(),
+        )
+
+
 def drain(engine: Engine, desk: Desk) -> None:
     """Run the worker's two vendor jobs until nothing is due (the clock is real)."""
     for _ in range(20):
@@ -234,17 +248,7 @@ def test_a_case_cancelled_before_its_order_went_out_is_never_ordered(world) -> N
     engine, ctx = world
     vendor = Scripted(delay_seconds=0)
     case_id = submitted(engine, ctx)
-    with session_scope(engine) as session:
-        case_service.fire(
-            session,
-            ctx,
-            make_actor(session, Role.MANAGER),
-            case_id=case_id,
-            event=Event.CANCEL,
-            body={"reason": "the position was withdrawn"},
-            expected_version=None,
-            now=utcnow(),
-        )
+    cancel(engine, ctx, case_id)
     drain(engine, desk_with(ctx, vendor))
     assert vendor.calls == []
     assert {job.kind: job.status for job in jobs_of(engine, case_id)} == {
@@ -259,20 +263,7 @@ def test_a_cancel_while_the_order_is_in_flight_cancels_it_at_the_vendor(world) -
     desk = desk_with(ctx, vendor)
     case_id = submitted(engine, ctx)
 
-    def cancel_meanwhile() -> None:
-        with session_scope(engine) as session:
-            case_service.fire(
-                session,
-                ctx,
-                make_actor(session, Role.MANAGER),
-                case_id=case_id,
-                event=Event.CANCEL,
-                body={"reason": "the candidate withdrew"},
-                expected_version=None,
-                now=utcnow(),
-            )
-
-    vendor.during_place = cancel_meanwhile
+    vendor.during_place = lambda: cancel(engine, ctx, case_id)
     process_due(engine, desk)  # the order is placed while the case is cancelled
     case = case_of(engine, case_id)
     assert (case.state, case.vendor_status) == (State.CANCELLED, "pending")
