@@ -14,12 +14,14 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlmodel import Session, col, select
 
 from bgcheck import audit
 from bgcheck.audit import checkpoints, pgstream
 from bgcheck.audit import export as exports
-from bgcheck.audit.chain import HASHED_FIELDS
+from bgcheck.audit.chain import HASHED_FIELDS, canonical_json
 from bgcheck.errors import InvalidInput
 from bgcheck.models import AuditEvent, utcnow
 
@@ -316,3 +318,66 @@ def test_exports_stream_in_constant_memory_end_to_end(
             tracemalloc.stop()
         assert total > 5_000_000, fmt
         assert peak < total / 8, (fmt, peak, total)
+
+
+# JSON as PostgreSQL hands it over: no floats (audit data refuses them), any text, integers
+# beyond 64 bits (orjson refuses those, so the fallback must take them), deep nesting.
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**80), max_value=2**80) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(value=json_values)
+@settings(max_examples=300, deadline=None)
+def test_the_fast_canonical_json_is_the_chain_s_canonical_json(value: Any) -> None:
+    # PostgreSQL's text has spaces and its own key order; the result must not depend on it.
+    postgres_text = json.dumps(value, ensure_ascii=True, indent=1)
+    assert pgstream._canonical(postgres_text) == canonical_json(value)
+
+
+def test_nesting_too_deep_for_orjson_still_exports() -> None:
+    value: Any = "leaf"
+    for _ in range(300):
+        value = [value]
+    assert pgstream._canonical(json.dumps(value)) == canonical_json(value)
+
+
+@given(
+    texts=st.lists(st.text() | st.none(), min_size=5, max_size=5),
+    data=st.dictionaries(st.text(), json_values, max_size=4),
+    seq=st.integers(min_value=1, max_value=2**62),
+)
+@settings(max_examples=300, deadline=None)
+def test_the_fast_event_line_is_the_generic_one(
+    texts: list[str | None], data: dict[str, Any], seq: int
+) -> None:
+    actor, t_type, t_id, request, kind = texts
+    row = {
+        "seq": seq,
+        "occurred_at": "2026-01-01T00:00:00.000001Z",
+        "actor_kind": kind or "user",
+        "actor_id": actor,
+        "action": "case.claim",
+        "target_type": t_type,
+        "target_id": t_id,
+        "request_id": request,
+        "data": data,
+        "prev_hash": "a" * 64,
+        "hash": "b" * 64,
+    }
+    fast = pgstream._event_line(
+        seq,
+        row["occurred_at"],
+        row["actor_kind"],
+        actor,
+        "case.claim",
+        t_type,
+        t_id,
+        request,
+        json.dumps(data, indent=1),
+        row["prev_hash"],
+        row["hash"],
+    )
+    assert fast == exports.jsonl_record("event", row) + "\n"
