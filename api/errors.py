@@ -12,9 +12,16 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import (
+    DBAPIError,
+    IntegrityError,
+    InterfaceError,
+    InternalError,
+    OperationalError,
+)
 from starlette.exceptions import HTTPException
 
+from bgcheck.db import Outage, outage
 from bgcheck.errors import (
     BgcheckError,
     Conflict,
@@ -56,12 +63,20 @@ class Problem(BaseModel):
     request_id: str | None = None
 
 
+_PROBLEM_SCHEMA: Final = Problem.model_json_schema()
+
+
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """The ``responses=`` of a route: the problem+json answers it may give."""
+    """The ``responses=`` of a route: the problem+json answers it may give.
+
+    The schema is given inline under ``application/problem+json``, the type these answers
+    are sent with: FastAPI would put a ``model`` under ``application/json`` instead. List
+    422 on every route with parameters or a body (else FastAPI documents its own, JSON,
+    validation error) and 400 on every route with a JSON body (malformed JSON).
+    """
     return {
         status: {
-            "model": Problem,
-            "content": {PROBLEM_JSON: {}},
+            "content": {PROBLEM_JSON: {"schema": _PROBLEM_SCHEMA}},
             "description": _DESCRIPTIONS[status],
         }
         for status in statuses
@@ -183,15 +198,40 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return problem(request, exc.status_code, title=title, detail=detail, headers=exc.headers)
 
 
+# What each outage tells the caller: problem slug, detail and Retry-After (seconds). A
+# restart takes seconds; a read-only or full database waits for an operator.
+OUTAGES: Final[dict[Outage, tuple[str, str, int]]] = {
+    Outage.UNREACHABLE: ("unavailable", "The database is unavailable; try again shortly.", 5),
+    Outage.READ_ONLY: (
+        "database-read-only",
+        "The database is read-only for now, so nothing was changed; reading still works. "
+        "Try the change again later.",
+        60,
+    ),
+    Outage.FULL: (
+        "storage-full",
+        "The database is out of disk space, so nothing was changed; reading still works. "
+        "Try the change again later.",
+        60,
+    ),
+}
+
+
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    log.error("database unavailable", error_type=type(exc).__name__)
+    assert isinstance(exc, DBAPIError)
+    cause = outage(exc)
+    if cause is None:
+        raise exc  # a bug, not an outage: the request middleware logs it and answers 500
+    slug, detail, retry_after = OUTAGES[cause]
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "sqlite_errorname", None)
+    log.error("database unavailable", outage=cause.value, error_type=type(exc).__name__, code=code)
     return problem(
         request,
         503,
         title="Service unavailable",
-        slug="unavailable",
-        detail="The database is unavailable; try again shortly.",
-        headers={"Retry-After": "5"},
+        slug=slug,
+        detail=detail,
+        headers={"Retry-After": str(retry_after)},
     )
 
 
@@ -227,4 +267,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(InterfaceError, _database_unavailable)
+    app.add_exception_handler(InternalError, _database_unavailable)  # a read-only PostgreSQL
     app.add_exception_handler(IntegrityError, _integrity_error)

@@ -10,12 +10,15 @@ on ``busy_timeout`` instead. Read-only work can opt out with ``read_only=True``.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Final
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlmodel import Session
 
 from bgcheck.errors import BgcheckError
@@ -34,7 +37,8 @@ def make_engine(settings: Settings, *, url: str | None = None) -> Engine:
 
 def _sqlite_engine(url: str) -> Engine:
     database = make_url(url).database
-    if database and database != ":memory:":
+    # A ``file:`` URI (``sqlite:///file:…?mode=ro&uri=true``) names no folder to create.
+    if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"check_same_thread": False})
 
@@ -90,3 +94,34 @@ def ping(engine: Engine) -> None:
 
 def is_postgresql(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
+
+
+class Outage(enum.StrEnum):
+    """Why the database cannot do a request's work now, through no fault of the request."""
+
+    UNREACHABLE = "unreachable"  # down, restarting, the connection lost, locked too long
+    READ_ONLY = "read-only"  # a read-only database, file or filesystem; reads still work
+    FULL = "full"  # out of disk space; reads still work
+
+
+_READ_ONLY_SQLSTATES: Final = frozenset({"25006"})  # PostgreSQL read_only_sql_transaction
+_FULL_SQLSTATES: Final = frozenset({"53100"})  # PostgreSQL disk_full
+
+
+def outage(exc: DBAPIError) -> Outage | None:
+    """The outage behind a driver error, or None when the error is not one (a bug).
+
+    psycopg and sqlite3 both raise ``OperationalError`` (or ``InterfaceError``) for a
+    refused or lost connection, a full disk and a read-only SQLite file. A write refused
+    by a read-only PostgreSQL database (``default_transaction_read_only``, a hot standby)
+    is an ``InternalError`` with SQLSTATE 25006, which would otherwise pass for a bug.
+    """
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    sqlite_name = str(getattr(exc.orig, "sqlite_errorname", ""))
+    if sqlstate in _READ_ONLY_SQLSTATES or sqlite_name.startswith("SQLITE_READONLY"):
+        return Outage.READ_ONLY
+    if sqlstate in _FULL_SQLSTATES or sqlite_name == "SQLITE_FULL":
+        return Outage.FULL
+    if isinstance(exc, OperationalError | InterfaceError):
+        return Outage.UNREACHABLE
+    return None

@@ -9,27 +9,15 @@ postgres"``.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
-import psycopg
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bgcheck import migrate
-from bgcheck.db import make_engine
-from bgcheck.settings import Settings
+from support.databases import Databases
 
 BACKENDS = ("sqlite", "postgresql")
-POSTGRES_DSN = os.environ.get(
-    "BGCHECK_TEST_POSTGRES_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
-)
-POSTGRES_HINT = (
-    "start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
-)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -38,44 +26,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         callspec = getattr(item, "callspec", None)
         if callspec is not None and callspec.params.get("backend") == "postgresql":
             item.add_marker(pytest.mark.postgres)
-
-
-class Databases:
-    """Creates empty databases of one backend and removes them at the end of the run."""
-
-    def __init__(self, backend: str, folder: Path) -> None:
-        self.backend = backend
-        self.folder = folder
-        self.created: list[str] = []
-
-    def new_url(self) -> str:
-        name = f"bgcheck_test_{uuid.uuid4().hex[:12]}"
-        if self.backend == "sqlite":
-            return f"sqlite:///{self.folder / name}.db"
-        try:
-            with psycopg.connect(POSTGRES_DSN, autocommit=True, connect_timeout=5) as conn:
-                conn.execute(f'CREATE DATABASE "{name}"')
-        except psycopg.OperationalError as exc:
-            pytest.fail(f"PostgreSQL is unreachable ({exc}); {POSTGRES_HINT}", pytrace=False)
-        self.created.append(name)
-        params = psycopg.conninfo.conninfo_to_dict(POSTGRES_DSN)
-        return (
-            f"postgresql+psycopg://{params.get('user', 'postgres')}@"
-            f"{params.get('host', '127.0.0.1')}:{params.get('port', 5432)}/{name}"
-        )
-
-    def new_engine(self, *, migrated: bool = True) -> Engine:
-        engine = make_engine(Settings(), url=self.new_url())
-        if migrated:
-            migrate.upgrade(engine)
-        return engine
-
-    def drop_all(self) -> None:
-        if not self.created:
-            return
-        with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
-            for name in self.created:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

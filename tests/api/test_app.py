@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
+import psycopg
 import pytest
+from fastapi import APIRouter
 from fastapi.testclient import TestClient
+from sqlalchemy.exc import DBAPIError, InternalError, OperationalError
 
 from api.app import create_app
 from bgcheck.db import make_engine
@@ -146,3 +150,39 @@ def test_an_unexpected_error_is_a_500_problem_without_internals(client: TestClie
     assert "secret-name" not in response.text
     assert "boom" not in response.text
     assert "request id" in body["detail"]
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "slug", "retry_after"),
+    [
+        (OperationalError("SELECT", {}, psycopg.OperationalError()), 503, "unavailable", "5"),
+        (
+            InternalError("INSERT", {}, psycopg.errors.ReadOnlySqlTransaction()),
+            503,
+            "database-read-only",
+            "60",
+        ),
+        (OperationalError("INSERT", {}, psycopg.errors.DiskFull()), 503, "storage-full", "60"),
+        # Not an outage but a bug: the request middleware's 500.
+        (InternalError("SELECT", {}, psycopg.errors.DataCorrupted()), 500, "internal", None),
+    ],
+)
+def test_a_database_outage_is_a_503_problem_saying_which(
+    tmp_path: Path, error: DBAPIError, status: int, slug: str, retry_after: str | None
+) -> None:
+    settings = Settings(data_dir=tmp_path, embedded_worker=False)
+    dead = make_engine(settings, url="postgresql+psycopg://postgres@127.0.0.1:9/none")
+    app = create_app(settings, dead)
+    router = APIRouter()
+
+    @router.post("/write")
+    def write() -> None:
+        raise error
+
+    app.include_router(router)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.post("/write")
+    body = assert_problem(response, status)
+    assert body["type"].endswith(f"/{slug}")
+    assert response.headers.get("retry-after") == retry_after
+    assert "INSERT" not in response.text

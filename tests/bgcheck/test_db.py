@@ -7,12 +7,13 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
+import psycopg
 import pytest
 from sqlalchemy import Engine, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InternalError, OperationalError
 from sqlmodel import Session, select
 
-from bgcheck.db import make_engine, session_scope
+from bgcheck.db import Outage, make_engine, outage, session_scope
 from bgcheck.models import Case, Department, User
 from bgcheck.settings import Settings
 
@@ -108,3 +109,42 @@ def test_emails_are_unique(db: Session) -> None:
     db.add(User(email="same@example.edu", display_name="Two"))
     with pytest.raises(IntegrityError):
         db.flush()
+
+
+def test_a_write_to_a_read_only_database_is_that_outage(engine: Engine, backend: str) -> None:
+    """PostgreSQL refuses with InternalError (SQLSTATE 25006), SQLite with SQLITE_READONLY:
+    the same outage either way, not a bug."""
+    with engine.connect() as connection:
+        try:
+            read_only = (
+                "SET TRANSACTION READ ONLY" if backend == "postgresql" else "PRAGMA query_only = ON"
+            )
+            connection.execute(text(read_only))
+            with pytest.raises(DBAPIError) as refused:
+                connection.execute(text("DELETE FROM departments WHERE code = 'none'"))
+        finally:
+            connection.invalidate()  # never back to the pool read-only
+    assert outage(refused.value) is Outage.READ_ONLY
+
+
+def test_a_write_that_does_not_fit_is_the_full_outage(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    engine = make_engine(Settings(), url=f"sqlite:///{tmp_path / 'small.db'}")
+    with engine.connect() as connection:
+        connection.execute(text("CREATE TABLE filler (x BLOB)"))
+        pages = connection.execute(text("PRAGMA page_count")).scalar()
+        connection.execute(text(f"PRAGMA max_page_count = {pages}"))  # as if the disk were full
+        with pytest.raises(OperationalError) as full:
+            connection.execute(text("INSERT INTO filler VALUES (zeroblob(100000))"))
+    engine.dispose()
+    assert outage(full.value) is Outage.FULL
+    # PostgreSQL's disk_full, as psycopg raises it:
+    assert outage(OperationalError("INSERT", {}, psycopg.errors.DiskFull())) is Outage.FULL
+
+
+def test_a_refused_connection_is_unreachable_and_a_bug_is_no_outage() -> None:
+    dead = make_engine(Settings(), url="postgresql+psycopg://postgres@127.0.0.1:9/none")
+    with pytest.raises(OperationalError) as refused:
+        dead.connect()
+    assert outage(refused.value) is Outage.UNREACHABLE
+    corrupt = InternalError("SELECT", {}, psycopg.errors.DataCorrupted())
+    assert outage(corrupt) is None

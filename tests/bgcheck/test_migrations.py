@@ -22,7 +22,7 @@ from sqlalchemy import Engine, inspect, text
 from bgcheck import migrate
 
 if TYPE_CHECKING:
-    from conftest import Databases
+    from support.databases import Databases
 
 
 @pytest.fixture

@@ -33,8 +33,8 @@ from bgcheck.settings import get_settings, load_settings
 from bgcheck.vault.keyring import Keyring
 from workflow import Role, State
 
-from conftest import Databases
 from support.cases import to_submitted
+from support.databases import Databases
 from support.factories import make_actor
 from support.vendor_sim import RunningSim, running_sim
 
