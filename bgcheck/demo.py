@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 from sqlmodel import Session, select
 
@@ -147,7 +147,7 @@ def _walk(
         # The sandbox vendor's rule: an SSN ending in 0000 has a criminal-record finding.
         "ssn": "123-45-0000" if adverse else "123-45-6789",
     }
-    steps: dict[State, tuple[str, Event, dict]] = {
+    steps: dict[State, tuple[str, Event, dict[str, Any]]] = {
         State.DRAFT: ("hr", Event.CANCEL, {"reason": "The position was withdrawn."})
         if target is State.CANCELLED
         else ("hr", Event.INVITE, {}),

@@ -81,9 +81,11 @@ def remember(
 
 
 def body_of(session: Session, vault: Vault, stored: IdempotentResponse) -> dict[str, Any]:
-    return vault.open_record(
+    # A JSON object: ``remember`` sealed one (and AES-GCM lets nothing else open).
+    body: dict[str, Any] = vault.open_record(
         session, stored.case_id, IDEMPOTENT_RESPONSES, stored.key, stored.sealed
     )
+    return body
 
 
 def purge(session: Session, now: datetime) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from bgcheck.errors import Conflict
@@ -208,19 +209,20 @@ class Vault:
         matches = (
             col(Candidate.case_id) == ids[0] if len(ids) == 1 else col(Candidate.case_id).in_(ids)
         )
+        # SQLAlchemy's own select: SQLModel's is typed for at most four columns.
         statement = (
-            select(
-                Candidate.case_id,
-                Candidate.given_name,
-                Candidate.family_name,
-                Candidate.email,
-                Candidate.ssn_last4,
-                CaseKey.wrapped,
+            sa.select(
+                col(Candidate.case_id),
+                col(Candidate.given_name),
+                col(Candidate.family_name),
+                col(Candidate.email),
+                col(Candidate.ssn_last4),
+                col(CaseKey.wrapped),
             )
             .outerjoin(CaseKey, col(CaseKey.case_id) == col(Candidate.case_id))
             .where(matches)
         )
-        for case_id, given_name, family_name, email, last4, wrapped in session.exec(statement):
+        for case_id, given_name, family_name, email, last4, wrapped in session.execute(statement):
             if wrapped is None:
                 continue  # shredded: the fields are unreadable (and nulled by retention)
             if given_name is None and family_name is None and email is None:
@@ -284,7 +286,7 @@ class Vault:
         rows = session.exec(
             select(CaseDocument)
             .where(CaseDocument.case_id == case_id, CaseDocument.kind == kind)
-            .order_by(CaseDocument.created_at)  # type: ignore[arg-type]
+            .order_by(col(CaseDocument.created_at))
         ).all()
         if not rows:
             return []

@@ -17,7 +17,7 @@ from sqlalchemy import case, delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
-from bgcheck.models import LoginThrottle
+from bgcheck.models import LoginThrottle, table_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +48,7 @@ def record_failure(session: Session, throttle_key: str, policy: Policy, now: dat
     """Count one failure atomically (an upsert: concurrent failures all count)."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table = LoginThrottle.__table__
+    table = table_of(LoginThrottle)
     window_open = table.c.window_started_at > now - policy.window
     statement = insert(table).values(key=throttle_key, failures=1, window_started_at=now)
     statement = statement.on_conflict_do_update(

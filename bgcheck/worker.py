@@ -62,6 +62,7 @@ def run_due(engine: Engine, jobs: list[Job], now: float) -> int:
         job.next_at = now + job.every_seconds
         try:
             if job.owns_transactions:
+                # ``run`` is typed for the common case; these jobs take the engine (register).
                 job.run(engine)  # type: ignore[arg-type]
             else:
                 with session_scope(engine) as session:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from bgcheck.cli import app as cli_app
 from bgcheck.settings import ENV_PREFIX, Settings
@@ -30,6 +32,39 @@ def test_every_dependency_has_a_floor() -> None:
     project = PYPROJECT["project"]
     requirements = project["dependencies"] + project["optional-dependencies"]["dev"]
     assert all(">=" in requirement for requirement in requirements), requirements
+
+
+def locked_pins(lock_file: str) -> dict[str, str]:
+    """``{name: version}`` of a lock file written by ``make lock``."""
+    lines = (ROOT / lock_file).read_text().splitlines()
+    pins = (re.match(r"([A-Za-z0-9._-]+)==([^\s;\\]+)", line) for line in lines)
+    return {canonicalize_name(pin[1]): pin[2] for pin in pins if pin}
+
+
+@pytest.mark.parametrize(
+    ("lock_file", "extras"), [("requirements.lock", ()), ("requirements-dev.lock", ("dev",))]
+)
+def test_the_lock_files_pin_every_requirement_within_its_range(
+    lock_file: str, extras: tuple[str, ...]
+) -> None:
+    """After a change to the dependencies in pyproject.toml, run `make lock`."""
+    project = PYPROJECT["project"]
+    lines = project["dependencies"] + [
+        line for extra in extras for line in project["optional-dependencies"][extra]
+    ]
+    pins = locked_pins(lock_file)
+    stale = [
+        str(requirement)
+        for requirement in map(Requirement, lines)
+        if (version := pins.get(canonicalize_name(requirement.name))) is None
+        or not requirement.specifier.contains(version, prereleases=True)
+    ]
+    assert not stale, f"{lock_file} is stale for {stale}: run `make lock`"
+
+
+def test_the_dev_lock_keeps_the_runtime_pins() -> None:
+    runtime, dev = locked_pins("requirements.lock"), locked_pins("requirements-dev.lock")
+    assert {name: dev.get(name) for name in runtime} == runtime
 
 
 def test_the_console_script_is_the_typer_app() -> None:

@@ -5,7 +5,7 @@ fails when the file and the table drift apart.
 """
 
 import inspect
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from workflow.guards import Guard
 from workflow.states import EFFECT_MEANINGS, FINAL_STATES, State
@@ -29,7 +29,8 @@ def mermaid() -> str:
     lines = ["stateDiagram-v2"]
     for row in TABLE:
         label = f"{row.event} ({_roles(row)})"
-        for source in _ordered(row.sources) or ["[*]"]:
+        sources: Sequence[str] = _ordered(row.sources) or ["[*]"]
+        for source in sources:
             lines.append(f"    {source} --> {row.target}: {label}")
     lines.extend(f"    {state} --> [*]" for state in _ordered(FINAL_STATES))
     return "\n".join(lines) + "\n"

@@ -222,7 +222,11 @@ class Body(BaseModel):
         """A valid body, as shown in the OpenAPI docs (a fresh copy each call)."""
         extra = cls.model_config.get("json_schema_extra")
         assert isinstance(extra, dict), f"{cls.__name__} has no example"
-        return copy.deepcopy(extra["examples"][0])
+        examples = extra["examples"]
+        assert isinstance(examples, list), f"{cls.__name__}'s examples are not a list"
+        example = examples[0]
+        assert isinstance(example, dict), f"{cls.__name__}'s example is not an object"
+        return copy.deepcopy(example)
 
 
 class NoteBody(Body):

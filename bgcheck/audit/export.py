@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, cast
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from bgcheck.audit import pgstream
 from bgcheck.audit.chain import STORED_FIELDS, canonical_json, event_body, format_time
@@ -47,7 +47,7 @@ from bgcheck.audit.trail import (
 from bgcheck.audit.verification import Item, merge
 from bgcheck.errors import InvalidInput
 from bgcheck.logs import get_logger
-from bgcheck.models import AuditChainHead, AuditEvent, utcnow
+from bgcheck.models import AuditChainHead, AuditEvent, table_of, utcnow
 
 Format = Literal["csv", "jsonl"]
 
@@ -128,8 +128,8 @@ class ExportStats:
 
 def seq_range(session: Session, filters: ExportFilters) -> SeqRange:
     """The seq range the time window covers, capped at the chain head as it is now."""
-    table = AuditEvent.__table__
-    head = session.execute(sa.select(AuditChainHead.seq).where(AuditChainHead.id == 1))
+    table = table_of(AuditEvent)
+    head = session.execute(sa.select(col(AuditChainHead.seq)).where(col(AuditChainHead.id) == 1))
     window = [table.c.seq <= (head.scalar_one_or_none() or 0), *_time_window(filters)]
     bounds = sa.select(sa.func.min(table.c.seq), sa.func.max(table.c.seq))
     first, last = session.execute(bounds.where(*window)).one()
@@ -143,7 +143,7 @@ def seq_range(session: Session, filters: ExportFilters) -> SeqRange:
 
 
 def _time_window(filters: ExportFilters) -> list[sa.ColumnElement[bool]]:
-    occurred_at = AuditEvent.__table__.c.occurred_at
+    occurred_at = table_of(AuditEvent).c.occurred_at
     window = []
     if filters.since is not None:
         window.append(occurred_at >= filters.since)
@@ -156,7 +156,7 @@ def stream_events(
     session: Session, filters: ExportFilters, span: SeqRange, *, batch: int = DEFAULT_BATCH
 ) -> Iterator[Mapping[str, Any]]:
     """The events to export, in sequence order, without holding more than one batch."""
-    table = AuditEvent.__table__
+    table = table_of(AuditEvent)
     conditions = [table.c.seq >= span.first, table.c.seq <= span.last]
     if span.by_time:
         conditions.extend(_time_window(filters))
@@ -178,7 +178,10 @@ def stream_events(
         )
         result = connection.execute(statement)
         try:
-            yield from result.mappings()
+            # RowMapping is typed Mapping[str | Column, Any], and Mapping's key type is
+            # invariant: mypy will not take it as Mapping[str, Any], though every lookup
+            # made of these rows is by name. Here and below.
+            yield from cast(Iterable[Mapping[str, Any]], result.mappings())
         finally:
             result.close()  # an abandoned export frees its server-side cursor now
         return
@@ -193,7 +196,7 @@ def stream_events(
         rows = connection.execute(statement).mappings().all()
         if not rows:
             return
-        yield from rows
+        yield from cast(Sequence[Mapping[str, Any]], rows)
         after = rows[-1]["seq"]
 
 

@@ -134,6 +134,7 @@ def _rows(
     """
     connection = session.connection().connection.driver_connection
     sql, params = _query(select, filters, low, high, by_time=span.by_time)
+    # SQLAlchemy types driver_connection Optional: None only once closed, never here.
     with connection.cursor() as cursor:  # type: ignore[union-attr]
         yield from cursor.stream(sql, params, size=FETCH)
 

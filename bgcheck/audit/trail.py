@@ -14,18 +14,18 @@ from __future__ import annotations
 import dataclasses
 import re
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, cast
 
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bgcheck.audit.chain import GENESIS_HASH, ChainReport, event_hash
 from bgcheck.audit.verification import merge, verify_items
-from bgcheck.models import AuditChainHead, AuditCheckpoint, AuditEvent, utcnow
+from bgcheck.models import AuditChainHead, AuditCheckpoint, AuditEvent, table_of, utcnow
 
 ActorKind = Literal["user", "candidate", "vendor", "system"]
 
@@ -125,6 +125,9 @@ def checked_data(data: Mapping[str, Any]) -> dict[str, Any]:
     Floats are refused because their JSON text is not canonical across databases.
     """
 
+    def check_mapping(value: Mapping[Any, Any], path: str) -> dict[str, Any]:
+        return {check(str(k), f"{path} key"): check(v, f"{path}.{k}") for k, v in value.items()}
+
     def check(value: Any, path: str) -> Any:
         if value is None or isinstance(value, bool | int):
             return value
@@ -142,10 +145,10 @@ def checked_data(data: Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(value, list | tuple):
             return [check(item, f"{path}[{i}]") for i, item in enumerate(value)]
         if isinstance(value, Mapping):
-            return {check(str(k), f"{path} key"): check(v, f"{path}.{k}") for k, v in value.items()}
+            return check_mapping(value, path)
         raise AuditDataError(f"audit data {path} has unsupported type {type(value).__name__}")
 
-    return check(dict(data), "data")
+    return check_mapping(data, "data")
 
 
 def iter_events(
@@ -156,19 +159,20 @@ def iter_events(
     Fetched in keyset batches, as rows rather than ORM objects: the session's identity
     map would otherwise grow with the trail.
     """
-    yield from _keyset(session, AuditEvent.__table__, after=after, through=through, batch=batch)
+    table = table_of(AuditEvent)
+    yield from _keyset(session, table, after=after, through=through, batch=batch)
 
 
 def iter_checkpoints(
     session: Session, *, after: int = 0, through: int | None = None, batch: int = 1000
 ) -> Iterator[Mapping[str, Any]]:
     """Checkpoints with ``after < seq <= through``, in sequence order, like ``iter_events``."""
-    table = AuditCheckpoint.__table__
+    table = table_of(AuditCheckpoint)
     yield from _keyset(session, table, after=after, through=through, batch=batch)
 
 
 def _keyset(
-    session: Session, table: Any, *, after: int, through: int | None, batch: int
+    session: Session, table: sa.Table, *, after: int, through: int | None, batch: int
 ) -> Iterator[Mapping[str, Any]]:
     last = after
     while True:
@@ -178,7 +182,9 @@ def _keyset(
         rows = session.execute(statement.order_by(table.c.seq).limit(batch)).mappings().all()
         if not rows:
             return
-        yield from rows
+        # RowMapping is typed Mapping[str | Column, Any], and Mapping's key type is invariant:
+        # mypy will not take it as Mapping[str, Any], though every lookup here is by name.
+        yield from cast(Sequence[Mapping[str, Any]], rows)
         last = rows[-1]["seq"]
 
 
@@ -232,7 +238,7 @@ def verify(session: Session, *, public_keys: Iterable[Ed25519PublicKey] = ()) ->
 def _archive_anchor(session: Session, *, through: int) -> AuditCheckpoint | None:
     """The checkpoint at an archive boundary, if the archive was recorded in the chain."""
     recorded = session.execute(
-        sa.select(AuditEvent.data).where(AuditEvent.action == ARCHIVED_ACTION)
+        sa.select(col(AuditEvent.data)).where(col(AuditEvent.action) == ARCHIVED_ACTION)
     ).scalars()
     if not any(data.get("through") == through for data in recorded):
         return None

@@ -6,7 +6,7 @@ and by the services before a row is built.
 
 from bgcheck.models.audit import AuditChainHead, AuditCheckpoint, AuditEvent
 from bgcheck.models.auth import CandidateLink, LinkPurpose, LoginThrottle, RevokedToken
-from bgcheck.models.base import UTCDateTime, new_id, utcnow
+from bgcheck.models.base import UTCDateTime, new_id, table_of, utcnow
 from bgcheck.models.cases import (
     Candidate,
     Case,
@@ -46,5 +46,6 @@ __all__ = [
     "UserRole",
     "VendorWebhook",
     "new_id",
+    "table_of",
     "utcnow",
 ]

@@ -29,6 +29,18 @@ def new_id() -> uuid.UUID:
     return uuid.uuid4()
 
 
+def table_of(model: type[SQLModel]) -> sa.Table:
+    """The Core ``Table`` of a table model, for Core statements (upserts, keyset scans).
+
+    SQLModel sets ``__table__`` on every ``table=True`` class but does not declare it, so a
+    type checker cannot see it. The mapper's ``local_table`` is that same object.
+    """
+    table = sa.inspect(model).local_table
+    if not isinstance(table, sa.Table):
+        raise TypeError(f"{model.__name__} is not a table model")
+    return table
+
+
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
     """Aware UTC datetimes in and out, on SQLite (which stores naive text) as on PostgreSQL."""
 

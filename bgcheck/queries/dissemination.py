@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from bgcheck.errors import InvalidInput
-from bgcheck.models import Dissemination
+from bgcheck.models import Dissemination, table_of
 
 # The columns of an export, in order: when, whose record, what, to whom, why, by whom.
 COLUMNS: Final = (
@@ -51,7 +51,7 @@ def iter_entries(
     keyset batches, consistent because the caller's write transaction holds SQLite's
     only write lock meanwhile. Either way memory holds one batch.
     """
-    table = Dissemination.__table__
+    table = table_of(Dissemination)
     columns = [table.c[name] for name in COLUMNS]
     conditions = []
     if filters.since is not None:

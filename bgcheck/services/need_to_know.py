@@ -12,11 +12,12 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from bgcheck.models import AuditEvent, User
+from bgcheck.models import AuditEvent, User, table_of
 from bgcheck.policy import CORI_ROLES
 
 ACCESS_ACTIONS = ("user.created", "user.roles_changed", "user.disabled", "user.enabled")
@@ -70,8 +71,8 @@ def access_periods(session: Session) -> list[AccessPeriod]:
     return sorted(periods, key=lambda p: (p.email, p.granted_at))
 
 
-def _access_events(session: Session) -> Iterator[tuple[uuid.UUID, str, datetime, dict]]:
-    table = AuditEvent.__table__
+def _access_events(session: Session) -> Iterator[tuple[uuid.UUID, str, datetime, dict[str, Any]]]:
+    table = table_of(AuditEvent)
     rows = session.execute(
         sa.select(table.c.target_id, table.c.action, table.c.occurred_at, table.c.data)
         .where(table.c.action.in_(ACCESS_ACTIONS), table.c.target_type == "user")

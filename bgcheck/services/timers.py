@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from bgcheck import audit, worker
@@ -35,7 +36,7 @@ class SweepResult:
 def sweep(session: Session, ctx: CaseContext, now: datetime) -> SweepResult:
     expired = 0
     for case in _locked(
-        session, Case.state == State.AWAITING_CONSENT, col(Case.invitation_expires_at) <= now
+        session, col(Case.state) == State.AWAITING_CONSENT, col(Case.invitation_expires_at) <= now
     ):
         try:
             with session.begin_nested():
@@ -54,7 +55,7 @@ def sweep(session: Session, ctx: CaseContext, now: datetime) -> SweepResult:
     due = 0
     for case in _locked(
         session,
-        Case.state == State.PRE_ADVERSE_NOTICE,
+        col(Case.state) == State.PRE_ADVERSE_NOTICE,
         col(Case.adverse_deadline) <= now,
         col(Case.ready_to_finalize).is_(False),
     ):
@@ -75,12 +76,12 @@ def sweep(session: Session, ctx: CaseContext, now: datetime) -> SweepResult:
     return SweepResult(expired=expired, due=due)
 
 
-def _locked(session: Session, *conditions: object) -> list[Case]:
+def _locked(session: Session, *conditions: sa.ColumnElement[bool]) -> list[Case]:
     statement = (
         select(Case)
         .where(*conditions)
         .order_by(col(Case.created_at))
-        .limit(BATCH)  # type: ignore[arg-type]
+        .limit(BATCH)
         .with_for_update(skip_locked=True)
     )
     return list(session.exec(statement).all())

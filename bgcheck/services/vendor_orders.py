@@ -334,7 +334,7 @@ def _give_up(engine: Engine, desk: Desk, job: Claimed, reason: str, now: datetim
 
 def _backoff(desk: Desk, attempts: int) -> float:
     """Exponential backoff with jitter: base * 2^(n-1), capped, times 0.5 to 1."""
-    ceiling = min(MAX_BACKOFF_SECONDS, desk.retry_seconds * 2 ** (attempts - 1))
+    ceiling = min(MAX_BACKOFF_SECONDS, desk.retry_seconds * 2.0 ** (attempts - 1))
     return ceiling * _jitter.uniform(0.5, 1.0)
 
 

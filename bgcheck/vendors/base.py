@@ -107,8 +107,11 @@ class WebhookRejected(Exception):
 
 class Vendor(Protocol):
     name: str  # shown in notices ("the consumer reporting agency")
+
     # Poll an open order after this long without news; webhooks make it rarer, not moot.
-    poll_after_seconds: float
+    # Read-only: a plain attribute (HttpVendor) or a property (SandboxVendor) both fit.
+    @property
+    def poll_after_seconds(self) -> float: ...
 
     def place_order(self, request: OrderRequest) -> Order: ...
 

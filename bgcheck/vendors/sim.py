@@ -428,19 +428,21 @@ class Simulator:
 def build_report(order: SimOrder, *, vendor: str) -> Report:
     """The deterministic report: a record in Suffolk County for a ``consider`` subject."""
     now = datetime.now(UTC)
-    record = {
-        "jurisdiction": "Suffolk County, MA",
-        "offense": "Shoplifting by asportation (G.L. c. 266, § 30A)",
-        "severity": "misdemeanor",
-        "disposition": "Guilty, fine paid",
-        "offense_date": date(2017, 5, 12),
-        "disposition_date": date(2017, 8, 30),
-    }
+
+    def record(source: str) -> Finding:
+        return Finding(
+            jurisdiction="Suffolk County, MA",
+            offense="Shoplifting by asportation (G.L. c. 266, § 30A)",
+            severity="misdemeanor",
+            disposition="Guilty, fine paid",
+            offense_date=date(2017, 5, 12),
+            disposition_date=date(2017, 8, 30),
+            source=source,
+        )
+
     hits = {
-        "Massachusetts CORI": [Finding(**record, source="MA DCJIS iCORI")],
-        "County criminal (Suffolk, MA)": [
-            Finding(**record, source="Boston Municipal Court, Central Division")
-        ],
+        "Massachusetts CORI": [record("MA DCJIS iCORI")],
+        "County criminal (Suffolk, MA)": [record("Boston Municipal Court, Central Division")],
     }
     names = ("SSN trace", "National criminal database", *hits)
     checks = [
