@@ -34,6 +34,7 @@ from datetime import date, datetime, timedelta
 from functools import cache
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import Engine, exists, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -595,6 +596,27 @@ def poll_quiet_orders(session: Session, desk: Desk, now: datetime, limit: int = 
     return sum(queue_sync(session, case_id, now) for case_id in quiet)
 
 
+# -- housekeeping --------------------------------------------------------------------------
+
+# Far past the 5-minute replay window and any vendor's retries (about a day): an inbox
+# entry older than this can no longer meet its delivery again.
+KEEP_DONE = timedelta(days=30)
+
+
+def purge_done(session: Session, now: datetime) -> int:
+    """Forget old inbox entries and finished jobs; dead jobs stay until a person acts."""
+    cutoff = now - KEEP_DONE
+    inbox = session.exec(
+        sa.delete(VendorWebhook).where(col(VendorWebhook.received_at) < cutoff)
+    ).rowcount
+    jobs = session.exec(
+        sa.delete(OutboxJob).where(
+            col(OutboxJob.status) == JobStatus.DONE, col(OutboxJob.done_at) < cutoff
+        )
+    ).rowcount
+    return int(inbox or 0) + int(jobs or 0)
+
+
 # -- the worker's jobs ---------------------------------------------------------------------
 
 
@@ -606,3 +628,8 @@ def _deliver(engine: Engine) -> None:
 @worker.register("vendor-poll", 2)
 def _poll(session: Session) -> None:
     poll_quiet_orders(session, default_desk(), utcnow())
+
+
+@worker.register("purge-vendor-records", 3600)
+def _purge(session: Session) -> None:
+    purge_done(session, utcnow())

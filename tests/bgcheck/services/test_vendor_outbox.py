@@ -25,6 +25,7 @@ from bgcheck.models import (
     DocumentKind,
     JobStatus,
     OutboxJob,
+    VendorWebhook,
     utcnow,
 )
 from bgcheck.services import cases as case_service
@@ -376,3 +377,26 @@ def _to_notice(engine: Engine, ctx: CaseContext, case_id: uuid.UUID) -> str:
             ).portal_token
     assert token is not None
     return token
+
+
+def test_old_inbox_entries_and_done_jobs_are_purged_but_dead_jobs_stay(world) -> None:  # type: ignore[no-untyped-def]
+    engine, ctx = world
+    desk = sandbox_desk(ctx)
+    done_case = submitted(engine, ctx)
+    drain(engine, desk)
+    dead_case = submitted(engine, ctx)
+    now = utcnow()
+    with session_scope(engine) as session:
+        (job,) = session.exec(select(OutboxJob).where(OutboxJob.case_id == dead_case)).all()
+        job.status = JobStatus.DEAD
+        session.add(
+            VendorWebhook(
+                vendor="http", delivery_id="msg_old", received_at=now, kind="x", outcome="queued"
+            )
+        )
+    with session_scope(engine) as session:
+        assert vendor_orders.purge_done(session, now + timedelta(days=29)) == 0
+    with session_scope(engine) as session:
+        assert vendor_orders.purge_done(session, now + timedelta(days=31)) == 2
+    assert jobs_of(engine, done_case) == []
+    assert [job.status for job in jobs_of(engine, dead_case)] == [JobStatus.DEAD]
