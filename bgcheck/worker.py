@@ -80,6 +80,17 @@ def registered_jobs() -> list[Job]:
     return list(JOBS)
 
 
+# The stop event of the loop running in this thread (several loops may share a process).
+_running = threading.local()
+
+
+def stopping() -> bool:
+    """True once this thread's worker loop was told to stop: long jobs check it between
+    items, so SIGTERM is not kept waiting on a batch of slow calls."""
+    stop: threading.Event | None = getattr(_running, "stop", None)
+    return stop is not None and stop.is_set()
+
+
 def run(engine: Engine, stop: threading.Event, *, tick_seconds: float = 1.0) -> None:
     """Loop until ``stop`` is set, waking each tick to run the jobs that are due."""
     jobs = [
@@ -87,6 +98,7 @@ def run(engine: Engine, stop: threading.Event, *, tick_seconds: float = 1.0) -> 
         for j in registered_jobs()
     ]
     log.info("worker started", jobs=[job.name for job in jobs])
+    _running.stop = stop
     while not stop.is_set():
         run_due(engine, jobs, time.monotonic())
         stop.wait(tick_seconds)

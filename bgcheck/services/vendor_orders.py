@@ -177,9 +177,24 @@ def claim(engine: Engine, desk: Desk, now: datetime, limit: int = BATCH) -> list
 def process_due(engine: Engine, desk: Desk, *, now: Callable[[], datetime] = utcnow) -> int:
     """Deliver every due job once; return how many were handled."""
     jobs = claim(engine, desk, now())
-    for job in jobs:
+    for index, job in enumerate(jobs):
+        if worker.stopping():  # SIGTERM: hand the rest back rather than call on
+            release(engine, jobs[index:])
+            return index
         handle(engine, desk, job, now=now)
     return len(jobs)
+
+
+def release(engine: Engine, jobs: list[Claimed]) -> None:
+    """Give leased jobs back at once, uncounted: another worker may take them now."""
+    with session_scope(engine) as session:
+        for job in jobs:
+            if _still_ours(session, job):
+                row = session.get(OutboxJob, job.id)
+                assert row is not None
+                row.locked_until = None
+                row.attempts -= 1
+                session.add(row)
 
 
 def handle(

@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import select
 
+from bgcheck import worker
 from bgcheck.db import session_scope
 from bgcheck.models import (
     AuditEvent,
@@ -400,3 +401,24 @@ def test_old_inbox_entries_and_done_jobs_are_purged_but_dead_jobs_stay(world) ->
         assert vendor_orders.purge_done(session, now + timedelta(days=31)) == 2
     assert jobs_of(engine, done_case) == []
     assert [job.status for job in jobs_of(engine, dead_case)] == [JobStatus.DEAD]
+
+
+def test_a_stopping_worker_hands_its_leased_jobs_back(world) -> None:  # type: ignore[no-untyped-def]
+    engine, ctx = world
+    vendor = Scripted(delay_seconds=3600)
+    case_ids = [submitted(engine, ctx) for _ in range(3)]
+    stop = threading.Event()
+    vendor.during_place = stop.set  # SIGTERM arrives during the first call
+    worker._running.stop = stop
+    try:
+        assert process_due(engine, desk_with(ctx, vendor)) == 1
+    finally:
+        worker._running.stop = None
+    assert len(vendor.placed) == 1
+    waiting = [job for case_id in case_ids for job in jobs_of(engine, case_id)]
+    assert sorted(
+        (job.status, job.attempts, job.locked_until) for job in waiting if job.attempts == 0
+    ) == [
+        (JobStatus.PENDING, 0, None),
+        (JobStatus.PENDING, 0, None),
+    ]
