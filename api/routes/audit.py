@@ -26,6 +26,7 @@ from starlette.concurrency import iterate_in_threadpool
 from api.deps import AppEngine, CaseCtx, CurrentReader, ReadSession, permit
 from api.errors import problems
 from api.schemas.audit import AuditVerification
+from api.schemas.times import IsoTime
 from bgcheck import audit
 from bgcheck.audit import export as exports
 from bgcheck.db import session_scope
@@ -48,10 +49,10 @@ FormatQuery = Annotated[
     Format, Query(description="`csv` for spreadsheets, `jsonl` for a SIEM and offline checks.")
 ]
 Since = Annotated[
-    datetime | None, Query(description="From this ISO-8601 time, inclusive (no zone: UTC).")
+    IsoTime | None, Query(description="From this ISO-8601 time, inclusive (no zone: UTC).")
 ]
 Until = Annotated[
-    datetime | None, Query(description="Before this ISO-8601 time, exclusive (no zone: UTC).")
+    IsoTime | None, Query(description="Before this ISO-8601 time, exclusive (no zone: UTC).")
 ]
 
 

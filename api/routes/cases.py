@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 
 from api.deps import CaseCtx, CurrentActor, CurrentReader, DbSession, ReadSession, permit
 from api.errors import problems
+from api.openapi import link_to
 from api.schemas.cases import (
     CandidateContact,
     CasePage,
@@ -23,6 +24,7 @@ from api.schemas.cases import (
     ReportRead,
     RevealedPii,
 )
+from api.schemas.times import IsoTime
 from bgcheck import audit, idempotency, policy
 from bgcheck.actors import Actor
 from bgcheck.errors import InvalidInput
@@ -45,6 +47,24 @@ IfMatch = Annotated[
     str | None,
     Header(description='The `ETag` you read (e.g. `"3"`): a stale one gets 412.'),
 ]
+
+CASE_ID = "$response.body#/id"
+# From an answer that carries a case: read it, its history, and fire the first event the
+# caller may fire now (with the ETag just received).
+CASE_LINKS = {
+    "GetCase": link_to("get", "/api/v1/cases/{case_id}", "Read the case.", case_id=CASE_ID),
+    "GetHistory": link_to(
+        "get", "/api/v1/cases/{case_id}/history", "Its transitions.", case_id=CASE_ID
+    ),
+    "FireAllowedEvent": link_to(
+        "post",
+        "/api/v1/cases/{case_id}/events/{event}",
+        "Fire the first of `allowed_events`.",
+        case_id=CASE_ID,
+        event="$response.body#/allowed_events/0",
+        **{"header.if-match": "$response.header.ETag"},
+    ),
+}
 
 
 def case_read(
@@ -147,7 +167,12 @@ def parse_if_match(value: str | None) -> int | None:
     return int(cleaned)
 
 
-@router.post("", status_code=201, response_model=CaseRead, responses=problems(401, 403, 409, 422))
+@router.post(
+    "",
+    status_code=201,
+    response_model=CaseRead,
+    responses={**problems(400, 401, 403, 409, 422), 201: {"links": CASE_LINKS}},
+)
 def create_case(
     body: Annotated[
         dict[str, Any],
@@ -195,8 +220,8 @@ def list_all(
     state: State | None = None,
     department: str | None = Query(default=None, max_length=32),
     assigned_to: uuid.UUID | None = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
+    created_after: IsoTime | None = None,
+    created_before: IsoTime | None = None,
     q: str | None = Query(
         default=None,
         max_length=254,
@@ -232,7 +257,7 @@ def list_all(
     )
 
 
-@router.get("/{case_id}", responses=problems(401, 404))
+@router.get("/{case_id}", responses={**problems(401, 403, 404, 422), 200: {"links": CASE_LINKS}})
 def get_case(
     case_id: uuid.UUID, response: Response, db: ReadSession, actor: CurrentReader, ctx: CaseCtx
 ) -> CaseRead:
@@ -244,7 +269,7 @@ def get_case(
 @router.post(
     "/{case_id}/events/{event}",
     response_model=EventResult,
-    responses=problems(401, 403, 404, 409, 412, 422),
+    responses={**problems(400, 401, 403, 404, 409, 412, 422), 200: {"links": CASE_LINKS}},
 )
 def fire_event(
     case_id: uuid.UUID,
@@ -281,7 +306,7 @@ def fire_event(
     return once(db, ctx, actor, request, idempotency_key, body or {}, 200, fire)
 
 
-@router.get("/{case_id}/history", responses=problems(401, 404))
+@router.get("/{case_id}/history", responses=problems(401, 403, 404, 422))
 def history(
     case_id: uuid.UUID, db: ReadSession, actor: CurrentReader, ctx: CaseCtx
 ) -> list[HistoryEntry]:
@@ -300,7 +325,7 @@ def history(
     ]
 
 
-@router.get("/{case_id}/pii", responses=problems(401, 403, 404))
+@router.get("/{case_id}/pii", responses=problems(401, 403, 404, 422))
 def reveal_pii(case_id: uuid.UUID, db: DbSession, actor: CurrentActor, ctx: CaseCtx) -> RevealedPii:
     """The candidate's full PII, unmasked. Every call is recorded with the fields shown."""
     case = case_service.get_visible(db, ctx, actor, case_id, action=policy.Action.REVEAL_PII)
@@ -315,14 +340,14 @@ def reveal_pii(case_id: uuid.UUID, db: DbSession, actor: CurrentActor, ctx: Case
     return RevealedPii(fields=fields)
 
 
-@router.get("/{case_id}/report", responses=problems(401, 403, 404))
+@router.get("/{case_id}/report", responses=problems(401, 403, 404, 422))
 def read_report(case_id: uuid.UUID, db: DbSession, actor: CurrentActor, ctx: CaseCtx) -> ReportRead:
     """The vendor report: each check run, with its findings. Every read is recorded, in
     the audit trail and in the CORI dissemination log; 404 until the vendor has answered."""
     return ReportRead.model_validate(reports.read_report(db, ctx, actor, case_id, now=utcnow()))
 
 
-@router.get("/{case_id}/notices", responses=problems(401, 403, 404))
+@router.get("/{case_id}/notices", responses=problems(401, 403, 404, 422))
 def read_notices(
     case_id: uuid.UUID, db: DbSession, actor: CurrentActor, ctx: CaseCtx
 ) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from api import metrics
 from api.deps import AppEngine
+from api.errors import problems
 from bgcheck.db import ping, session_scope
 from bgcheck.errors import Unavailable
 from bgcheck.services import vendor_orders
@@ -27,7 +28,7 @@ def healthz() -> Health:
 @router.get(
     "/readyz",
     summary="The service can answer: the database is reachable",
-    responses={503: {"description": "The database is unreachable"}},
+    responses=problems(503),
 )
 def readyz(engine: AppEngine) -> Health:
     try:

@@ -24,7 +24,7 @@ DISCLOSURE_TEXT = (
 )
 
 
-@router.get("/{token}", responses=problems(404))
+@router.get("/{token}", responses=problems(404, 422))
 def portal(token: str, db: ReadSession, ctx: CaseCtx) -> PortalView:
     """What the candidate may do now: sign the disclosure, or read a notice and dispute."""
     now = utcnow()
@@ -57,7 +57,7 @@ def portal(token: str, db: ReadSession, ctx: CaseCtx) -> PortalView:
     return view
 
 
-@router.post("/{token}/consent", status_code=204, responses=problems(404, 409, 422))
+@router.post("/{token}/consent", status_code=204, responses=problems(400, 404, 409, 422))
 def consent(
     token: str, body: Annotated[dict[str, Any], Body()], db: DbSession, ctx: CaseCtx
 ) -> None:
@@ -67,7 +67,7 @@ def consent(
     )
 
 
-@router.post("/{token}/dispute", status_code=204, responses=problems(404, 409, 422))
+@router.post("/{token}/dispute", status_code=204, responses=problems(400, 404, 409, 422))
 def dispute(
     token: str, body: Annotated[dict[str, Any], Body()], db: DbSession, ctx: CaseCtx
 ) -> None:

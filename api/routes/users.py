@@ -35,7 +35,9 @@ def list_users(db: ReadSession) -> list[UserRead]:
     return [UserRead.of(details) for details in user_service.list_details(db)]
 
 
-@router.post("/users", status_code=201, dependencies=ADMIN, responses=problems(401, 403, 409, 422))
+@router.post(
+    "/users", status_code=201, dependencies=ADMIN, responses=problems(400, 401, 403, 409, 422)
+)
 def create_user(body: UserCreate, db: DbSession, actor: CurrentActor) -> UserRead:
     user = user_service.create_user(
         db,
@@ -53,7 +55,7 @@ def create_user(body: UserCreate, db: DbSession, actor: CurrentActor) -> UserRea
     "/users/need-to-know",
     dependencies=[permit(Action.READ_NEED_TO_KNOW, read_only=True)],
     response_model=list[AccessPeriodRead],
-    responses={**problems(401, 403), 200: {"content": {"text/csv": {}}}},
+    responses={**problems(401, 403, 422), 200: {"content": {"text/csv": {}}}},
 )
 def need_to_know_list(db: ReadSession, format: Literal["json", "csv"] = Query("json")) -> Any:
     """Who may request, receive or review CORI, with the dates access began and ended."""
@@ -84,12 +86,14 @@ def need_to_know_list(db: ReadSession, format: Literal["json", "csv"] = Query("j
     )
 
 
-@router.get("/users/{user_id}", dependencies=ADMIN_READ, responses=problems(401, 403, 404))
+@router.get("/users/{user_id}", dependencies=ADMIN_READ, responses=problems(401, 403, 404, 422))
 def get_user(user_id: uuid.UUID, db: ReadSession) -> UserRead:
     return UserRead.of(user_service.get_details(db, user_id))
 
 
-@router.put("/users/{user_id}/roles", dependencies=ADMIN, responses=problems(401, 403, 404, 422))
+@router.put(
+    "/users/{user_id}/roles", dependencies=ADMIN, responses=problems(400, 401, 403, 404, 422)
+)
 def set_roles(
     user_id: uuid.UUID, body: RolesUpdate, db: DbSession, actor: CurrentActor
 ) -> UserRead:
@@ -100,7 +104,9 @@ def set_roles(
 
 
 @router.put(
-    "/users/{user_id}/departments", dependencies=ADMIN, responses=problems(401, 403, 404, 422)
+    "/users/{user_id}/departments",
+    dependencies=ADMIN,
+    responses=problems(400, 401, 403, 404, 422),
 )
 def set_departments(
     user_id: uuid.UUID, body: DepartmentsUpdate, db: DbSession, actor: CurrentActor
@@ -111,7 +117,9 @@ def set_departments(
     return UserRead.of(details)
 
 
-@router.post("/users/{user_id}/disable", dependencies=ADMIN, responses=problems(401, 403, 404, 409))
+@router.post(
+    "/users/{user_id}/disable", dependencies=ADMIN, responses=problems(401, 403, 404, 409, 422)
+)
 def disable_user(user_id: uuid.UUID, db: DbSession, actor: CurrentActor) -> UserRead:
     """The account stops working at once, its current tokens included."""
     return UserRead.of(
@@ -119,7 +127,7 @@ def disable_user(user_id: uuid.UUID, db: DbSession, actor: CurrentActor) -> User
     )
 
 
-@router.post("/users/{user_id}/enable", dependencies=ADMIN, responses=problems(401, 403, 404))
+@router.post("/users/{user_id}/enable", dependencies=ADMIN, responses=problems(401, 403, 404, 422))
 def enable_user(user_id: uuid.UUID, db: DbSession, actor: CurrentActor) -> UserRead:
     return UserRead.of(user_service.set_active(db, actor.audit_actor, user_id=user_id, active=True))
 
@@ -133,7 +141,10 @@ def list_departments(db: ReadSession, _actor: CurrentReader) -> list[DepartmentR
 
 
 @router.post(
-    "/departments", status_code=201, dependencies=ADMIN, responses=problems(401, 403, 409, 422)
+    "/departments",
+    status_code=201,
+    dependencies=ADMIN,
+    responses=problems(400, 401, 403, 409, 422),
 )
 def create_department(body: DepartmentCreate, db: DbSession, actor: CurrentActor) -> DepartmentRead:
     department = user_service.create_department(

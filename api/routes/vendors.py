@@ -36,7 +36,7 @@ class WebhookAnswer(BaseModel):
 
 @router.post(
     "/vendors/{vendor}/webhook",
-    responses=problems(401, 404, 413),
+    responses=problems(401, 404, 413, 422),
     summary="A signed notice from the screening vendor",
 )
 def vendor_webhook(
@@ -101,7 +101,7 @@ def _jobs(db: Session, status: JobStatus | None, limit: int) -> list[OutboxJob]:
 @router.post(
     "/admin/jobs/{job_id}/retry",
     dependencies=[permit(Action.MANAGE_JOBS)],
-    responses=problems(401, 403, 404),
+    responses=problems(401, 403, 404, 422),
 )
 def retry_job(job_id: uuid.UUID, db: DbSession, actor: CurrentActor) -> JobRead:
     """Send a dead job back to the queue with a fresh set of attempts (audited)."""

@@ -295,6 +295,24 @@ def test_search_by_email_uses_the_blind_index(office: Office) -> None:
     assert none["items"] == []
 
 
+def test_time_filters_take_iso_8601_and_refuse_numbers(office: Office) -> None:
+    # Found by fuzzing: a time without a zone was a 500; a number was read as a Unix time.
+    office.create()
+    reviewer = office.as_("reviewer")
+    listed = office.client.get(
+        "/api/v1/cases", params={"created_after": "2000-01-01"}, headers=reviewer
+    )
+    assert listed.status_code == 200
+    assert len(listed.json()["items"]) == 1
+    for bad in ("0.5", "1700000000", "yesterday"):
+        response = office.client.get(
+            "/api/v1/cases", params={"created_before": bad}, headers=reviewer
+        )
+        assert response.status_code == 422, bad
+        assert response.headers["content-type"] == "application/problem+json"
+        assert "created_before" in response.json()["detail"]
+
+
 def test_a_retried_create_with_the_same_idempotency_key_creates_one_case(office: Office) -> None:
     body = CLERK
     headers = {**office.as_("hr"), "Idempotency-Key": "create-clerk-7f3a"}
