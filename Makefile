@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint fmt clean browser lock audit-deps bench-login bench-audit bench-vault
+.PHONY: run test lint fmt clean browser lock audit-deps bench bench-login bench-audit bench-vault
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "bgcheck needs Python 3.11 or newer")'
@@ -68,6 +68,16 @@ lock: $(VENV)/.installed-dev
 audit-deps: $(VENV)/.installed-dev
 	$(BIN)/pip-audit --strict --disable-pip --progress-spinner off \
 		-r requirements.lock -r requirements-dev.lock $(AUDIT_ARGS)
+
+# The benchmark suite (bench/suite.py, about 7 minutes): every figure beside a baseline of
+# the same run; the tables go to bench/results/latest.md, the profiles of what is below
+# target to bench/results/profile-*.txt. It drives Debian's wrk and samples with py-spy.
+bench: $(VENV)/.installed-dev
+	@command -v wrk >/dev/null || { echo "installing wrk for the benchmarks"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
+	@command -v wrk >/dev/null || { echo "wrk is missing and could not be installed" >&2; exit 1; }
+	@test -x $(BIN)/py-spy || $(BIN)/python -m pip install --quiet py-spy
+	$(BIN)/python bench/suite.py --profile $(BENCH_ARGS)
 
 bench-login: $(VENV)/.installed-dev
 	$(BIN)/python bench/login.py

@@ -109,8 +109,18 @@ def run_copy(dsn: str, results: Any) -> None:
 
 def _measure(label: str, events: int, start: float, first: float | None) -> tuple:
     elapsed = time.perf_counter() - start
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = _peak_rss_kb() / 1024
     return label, events, events / elapsed, first or 0.0, peak_mb
+
+
+def _peak_rss_kb() -> float:
+    """This process's own peak resident memory. ``ru_maxrss`` would not do: Linux keeps it
+    across fork and exec, so a child spawned by a big parent reports the parent's size."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return float(line.split()[1])
+    return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
 def in_process(target: Any, *args: Any) -> tuple:
@@ -123,16 +133,15 @@ def in_process(target: Any, *args: Any) -> tuple:
     return outcome
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--dsn", default="host=127.0.0.1 port=5432 user=postgres dbname=postgres")
-    arguments = parser.parse_args()
+def measure(events: int, dsn: str) -> tuple[float, list[tuple]]:
+    """Seed ``events`` in a scratch database, then COPY and both exports, each in its own
+    process: (seconds seeding, rows of ``(label, events, events/s, first byte s, peak MB)``),
+    COPY first. ``make bench`` calls this too."""
     name = f"bgcheck_bench_{uuid.uuid4().hex[:8]}"
-    params = psycopg.conninfo.conninfo_to_dict(arguments.dsn)
-    with psycopg.connect(arguments.dsn, autocommit=True) as admin:
+    params = psycopg.conninfo.conninfo_to_dict(dsn)
+    with psycopg.connect(dsn, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
-    dsn = psycopg.conninfo.make_conninfo(arguments.dsn, dbname=name)
+    scratch = psycopg.conninfo.make_conninfo(dsn, dbname=name)
     url = (
         f"postgresql+psycopg://{params.get('user', 'postgres')}@"
         f"{params.get('host', '127.0.0.1')}:{params.get('port', 5432)}/{name}"
@@ -142,23 +151,33 @@ def main() -> None:
         migrate.upgrade(engine)
         engine.dispose()
         began = time.perf_counter()
-        seed(dsn, arguments.events, Ed25519PrivateKey.generate())
-        print(f"seeded {arguments.events:,} events in {time.perf_counter() - began:.1f} s")
-        rows = [in_process(run_copy, dsn)]
+        seed(scratch, events, Ed25519PrivateKey.generate())
+        seeding = time.perf_counter() - began
+        rows = [in_process(run_copy, scratch)]
         rows += [in_process(run_export, url, fmt) for fmt in ("csv", "jsonl")]
-        ceiling = rows[0][2]
-        print(
-            f"{'export':<10} {'events':>10} {'events/s':>10} {'of COPY':>8} "
-            f"{'1st byte':>9} {'peak RSS':>9}"
-        )
-        for label, events, rate, first, peak in rows:
-            print(
-                f"{label:<10} {events:>10,} {rate:>10,.0f} {rate / ceiling:>8.0%} "
-                f"{first:>8.3f}s {peak:>7.0f}MB"
-            )
+        return seeding, rows
     finally:
-        with psycopg.connect(arguments.dsn, autocommit=True) as admin:
+        with psycopg.connect(dsn, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--dsn", default="host=127.0.0.1 port=5432 user=postgres dbname=postgres")
+    arguments = parser.parse_args()
+    seconds, rows = measure(arguments.events, arguments.dsn)
+    print(f"seeded {arguments.events:,} events in {seconds:.1f} s")
+    ceiling = rows[0][2]
+    print(
+        f"{'export':<10} {'events':>10} {'events/s':>10} {'of COPY':>8} "
+        f"{'1st byte':>9} {'peak RSS':>9}"
+    )
+    for label, events, rate, first, peak in rows:
+        print(
+            f"{label:<10} {events:>10,} {rate:>10,.0f} {rate / ceiling:>8.0%} "
+            f"{first:>8.3f}s {peak:>7.0f}MB"
+        )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""A `bgcheck serve` process on loopback for the benchmarks that measure real HTTP."""
+"""A `bgcheck serve` process (or the bare "hello" app) on loopback, for the benchmarks that
+measure real HTTP."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
+
+HELLO = Path(__file__).with_name("hello.py")
 
 
 def free_port() -> int:
@@ -18,11 +22,27 @@ def free_port() -> int:
 
 def start_server(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     """Start the API and wait (30 s at most) until it answers `/healthz`."""
+    command = [sys.executable, "-m", "bgcheck", "serve", "--port", str(port)]
+    return _started(command, env, port)
+
+
+def start_hello(port: int) -> subprocess.Popen[bytes]:
+    """Start the bare FastAPI app of ``hello.py``, served with the same uvicorn settings."""
+    return _started([sys.executable, str(HELLO), "--port", str(port)], None, port)
+
+
+def stop(server: subprocess.Popen[bytes]) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+def _started(command: list[str], env: dict[str, str] | None, port: int) -> subprocess.Popen[bytes]:
     server = subprocess.Popen(
-        [sys.executable, "-m", "bgcheck", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     for _ in range(300):
         try:
