@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from api.deps import CaseCtx, CurrentActor, CurrentReader, DbSession, ReadSession, permit
 from api.errors import problems
@@ -28,10 +28,10 @@ from api.schemas.times import IsoTime
 from bgcheck import audit, idempotency, policy
 from bgcheck.actors import Actor
 from bgcheck.errors import InvalidInput
-from bgcheck.models import Candidate, Case, DocumentKind, utcnow
+from bgcheck.models import Case, DocumentKind, utcnow
 from bgcheck.pii import Contact
 from bgcheck.queries.audit import list_case_history
-from bgcheck.queries.cases import CaseFilter, list_cases
+from bgcheck.queries.cases import CaseFilter, list_cases, preload
 from bgcheck.services import cases as case_service
 from bgcheck.services import dissemination, reports
 from bgcheck.services.cases import CaseContext
@@ -244,17 +244,18 @@ def list_all(
     rows, next_cursor = list_cases(db, ctx.vault, actor, filters, limit=limit, cursor=cursor)
     now = utcnow()
     ids = [case.id for case in rows]
-    # One query loads the page's candidate rows (their blind indexes scope each case).
-    db.exec(select(Candidate).where(col(Candidate.case_id).in_(ids))).all()
+    loaded = preload(db, rows)  # held until the page is written (see ``preload``)
     contacts = None
     if policy.granted(actor, policy.Action.READ_CASE_CONTACT):
         contacts = ctx.vault.contacts(db, ids)
-    return CasePage(
+    page = CasePage(
         items=[
             CaseRead(**case_read(db, ctx, actor, case, now, contacts=contacts)) for case in rows
         ],
         next_cursor=next_cursor,
     )
+    del loaded
+    return page
 
 
 @router.get("/{case_id}", responses={**problems(401, 403, 404, 422), 200: {"links": CASE_LINKS}})
@@ -262,8 +263,11 @@ def get_case(
     case_id: uuid.UUID, response: Response, db: ReadSession, actor: CurrentReader, ctx: CaseCtx
 ) -> CaseRead:
     case = case_service.get_visible(db, ctx, actor, case_id)
+    loaded = preload(db, [case])  # held while the case is rendered (see ``preload``)
     response.headers["ETag"] = etag(case)
-    return CaseRead(**case_read(db, ctx, actor, case, utcnow()))
+    read = CaseRead(**case_read(db, ctx, actor, case, utcnow()))
+    del loaded
+    return read
 
 
 @router.post(

@@ -96,6 +96,24 @@ def list_cases(
     return rows[:limit], next_cursor
 
 
+def preload(session: Session, cases: Sequence[Case]) -> list[object]:
+    """Load the cases' candidates and departments in two queries, and return them.
+
+    Keep the list until the cases are rendered. The session's identity map holds only
+    rows something references, and rendering a case reads its candidate (scope, view) and
+    department again: for a page of 50, 208 statements without this, 9 with it
+    (bench/results/profile-list-cases-*.txt).
+    """
+    if not cases:
+        return []
+    ids = [case.id for case in cases]
+    departments = {case.department_id for case in cases}
+    return [
+        *session.exec(select(Candidate).where(col(Candidate.case_id).in_(ids))).all(),
+        *session.exec(select(Department).where(col(Department.id).in_(departments))).all(),
+    ]
+
+
 def _encode(case: Case) -> str:
     raw = json.dumps([case.created_at.isoformat(), str(case.id)]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
