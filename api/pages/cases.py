@@ -32,7 +32,7 @@ from api.routes.cases import case_read, history, list_all, reveal_pii
 from bgcheck import policy
 from bgcheck.actors import Actor
 from bgcheck.errors import BgcheckError, InvalidInput, NotFound
-from bgcheck.models import Department, DocumentKind, utcnow
+from bgcheck.models import Department, utcnow
 from bgcheck.services import cases as case_service
 from bgcheck.services import reports
 from bgcheck.services.cases import CaseContext
@@ -379,11 +379,6 @@ def show_report(
         report = reports.read_report(db, ctx, actor, case.id, now=now)
     except NotFound:
         return _case_page(request, db, ctx, actor, case_id, report_missing=True)
-    report = {
-        **report,
-        "assessments": ctx.vault.documents(db, case.id, DocumentKind.ASSESSMENT),
-        "disputes": ctx.vault.documents(db, case.id, DocumentKind.DISPUTE),
-    }
     return _case_page(request, db, ctx, actor, case_id, report=report)
 
 

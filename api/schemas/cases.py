@@ -100,3 +100,9 @@ class ReportRead(Report):
     """The vendor report (the latest, if a reinvestigation produced a newer one)."""
 
     versions: int = Field(description="How many reports the case has had (1 + reinvestigations).")
+    assessments: list[dict[str, Any]] = Field(
+        description="The individualized assessments of proposed adverse actions, oldest first."
+    )
+    disputes: list[dict[str, Any]] = Field(
+        description="The candidate's dispute statements, oldest first."
+    )

@@ -24,7 +24,8 @@ from bgcheck.services.cases import CaseContext
 def read_report(
     session: Session, ctx: CaseContext, actor: Actor, case_id: uuid.UUID, *, now: datetime
 ) -> dict[str, Any]:
-    """The latest report of the case (a reinvestigation adds a newer one), audited.
+    """The latest report of the case (a reinvestigation adds a newer one), with the
+    individualized assessments and the candidate's dispute statements; audited.
 
     Raises ``NotFound`` when the case is out of the actor's reach or has no report yet,
     ``Forbidden`` for a role that never reads reports.
@@ -44,4 +45,11 @@ def read_report(
     dissemination.record_staff_read(
         session, actor.audit_actor, case_id=case.id, what="report", now=now
     )
-    return {**reports[-1], "versions": len(reports)}
+    return {
+        **reports[-1],
+        "versions": len(reports),
+        # What adjudication weighs beside the report: the proposal a manager approves, the
+        # statements a reviewer resolves. Shown with the report, under the same record.
+        "assessments": ctx.vault.documents(session, case.id, DocumentKind.ASSESSMENT),
+        "disputes": ctx.vault.documents(session, case.id, DocumentKind.DISPUTE),
+    }

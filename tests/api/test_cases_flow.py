@@ -16,11 +16,11 @@ from sqlmodel import select
 from api.app import create_app
 from bgcheck.db import session_scope
 from bgcheck.models import Dissemination, utcnow
-from bgcheck.services import cases as case_service
 from bgcheck.settings import Settings
-from workflow import ConsentBody, Event, Role
+from workflow import ConsentBody, Role
 
 from support.auth import access_token
+from support.cases import answer_order
 from support.factories import make_user
 
 CANDIDATE = {"given_name": "Pat", "family_name": "Candidate", "email": "pat@example.org"}
@@ -59,18 +59,10 @@ class Office:
             headers={**self.as_(who), "If-Match": f'"{case["version"]}"', **kw},
         )
 
-    def vendor(self, case_id: str, event: Event, body: dict) -> None:
-        ctx = self.app.state.cases
+    def vendor_answers(self, case_id: str) -> None:
+        """The sandbox vendor places and completes the order, as the worker would apply it."""
         with session_scope(self.engine) as session:
-            case_service.fire_as_system(
-                session,
-                ctx,
-                case_id=uuid.UUID(case_id),
-                event=event,
-                body=body,
-                now=utcnow(),
-                as_role=Role.VENDOR,
-            )
+            answer_order(session, self.app.state.cases, uuid.UUID(case_id), utcnow())
 
 
 @pytest.fixture
@@ -141,9 +133,10 @@ def to_review(office: Office, ssn: str, result: str) -> dict:
     ordered = office.fire("hr", verified.json(), "order")
     assert ordered.status_code == 200, ordered.text
     assert ordered.json()["state"] == "submitted"
-    office.vendor(case["id"], Event.VENDOR_COMPLETE, {"result": result})
+    office.vendor_answers(case["id"])
     case = office.client.get(f"/api/v1/cases/{case['id']}", headers=office.as_("reviewer")).json()
     assert case["state"] == "pending_review"
+    assert case["vendor_result"] == result  # the sandbox: SSN ending 0000 → "consider"
     return case
 
 
@@ -202,6 +195,13 @@ def test_an_adverse_finding_ends_not_cleared_after_the_waiting_period(office: Of
     assert "Summary of Your Rights" in notice["summary_of_rights"]
     assert "803 CMR 2.20" in notice["cori_correction"]
     assert notice["dispute_deadline"]
+    # The report comes with what adjudication weighs beside it: the assessment.
+    report = office.client.get(
+        f"/api/v1/cases/{case['id']}/report", headers=office.as_("manager")
+    ).json()
+    assert report["result"] == "consider"
+    assert [a["job_relevance"] for a in report["assessments"]] == ["The position handles cash."]
+    assert report["disputes"] == []
     assert (
         office.client.get(
             f"/api/v1/cases/{case['id']}/notices", headers=office.as_("hr")
