@@ -174,6 +174,10 @@ _ROWS: Final[Mapping[tuple[Event, State], Transition]] = MappingProxyType(
     {(row.event, source): row for row in TABLE for source in row.sources}
 )
 
+_BY_EVENT: Final[Mapping[Event, tuple[Transition, ...]]] = MappingProxyType(
+    {event: tuple(row for row in TABLE if row.event == event) for event in Event}
+)
+
 # The body schema of each event, for the API (OpenAPI, 422s) and for decide.
 PAYLOADS: Final[Mapping[Event, type[Body]]] = MappingProxyType(
     {row.event: row.payload for row in TABLE}
@@ -186,4 +190,4 @@ def row_for(event: Event, state: State) -> Transition | None:
 
 
 def rows_of(event: Event) -> tuple[Transition, ...]:
-    return tuple(row for row in TABLE if row.event == event)
+    return _BY_EVENT[event]

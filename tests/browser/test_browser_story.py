@@ -14,15 +14,11 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
@@ -31,6 +27,7 @@ from bgcheck.db import make_engine, session_scope
 from bgcheck.settings import Settings
 
 from support.factories import TEST_ACTOR
+from support.server import clean_environ, free_port, running_server
 
 CHROMIUM = Path(os.environ.get("BGCHECK_TEST_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -50,12 +47,6 @@ PASSWORD = demo.DEMO_PASSWORD
 VENDOR_DEADLINE_SECONDS = 60
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @dataclass
 class Served:
     base: str
@@ -69,45 +60,24 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     data_dir = tmp_path_factory.mktemp("browser")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BGCHECK_")}
-    env |= {
-        "BGCHECK_DATA_DIR": str(data_dir),
-        "BGCHECK_EMBEDDED_WORKER": "true",
-        "BGCHECK_SANDBOX_DELAY_SECONDS": "0",
-        "BGCHECK_PUBLIC_URL": base,
-        "BGCHECK_ORG_NAME": "Example University",
+    env = clean_environ(
+        BGCHECK_DATA_DIR=str(data_dir),
+        BGCHECK_EMBEDDED_WORKER="true",
+        BGCHECK_SANDBOX_DELAY_SECONDS="0",
+        BGCHECK_PUBLIC_URL=base,
+        BGCHECK_ORG_NAME="Example University",
         # The default waiting period: with 0 the deadline is the approval itself, and
         # the candidate could not dispute.
-        "BGCHECK_ADVERSE_WAIT_BUSINESS_DAYS": "5",
-    }
+        BGCHECK_ADVERSE_WAIT_BUSINESS_DAYS="5",
+    )
     engine = make_engine(Settings(data_dir=data_dir))
     migrate.upgrade(engine)
     with session_scope(engine) as session:
         demo.seed(session, TEST_ACTOR)  # departments and one account per role
     engine.dispose()
     log_path = data_dir / "serve.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bgcheck", "serve", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"serve did not start:\n{log_path.read_text()}")
-            time.sleep(0.2)
+    with running_server(env, port, log_path):
         yield Served(base, log_path)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
