@@ -196,8 +196,9 @@ def _event_line(
     data: str,
     prev: str,
     hash_: str,
-) -> str:
-    """One event as ``export.jsonl_record`` writes it: canonical JSON, keys sorted."""
+) -> bytes:
+    """One event as ``export.jsonl_record`` writes it (canonical JSON, keys sorted), in
+    UTF-8: a chunk of lines is decoded once, not line by line."""
     try:
         fast = orjson.dumps(
             {
@@ -217,7 +218,7 @@ def _event_line(
             option=_ORJSON | orjson.OPT_APPEND_NEWLINE,
         )
         if _INEXACT not in fast:
-            return fast.decode()
+            return fast
     except (orjson.JSONDecodeError, orjson.JSONEncodeError):
         pass
     return (
@@ -229,7 +230,7 @@ def _event_line(
         f'"request_id":{"null" if request is None else _quote(request)},"seq":{seq},'
         f'"target_id":{"null" if t_id is None else _quote(t_id)},'
         f'"target_type":{"null" if t_type is None else _quote(t_type)}}}\n'
-    )
+    ).encode()
 
 
 def jsonl_chunks(
@@ -250,10 +251,13 @@ def jsonl_chunks(
     comes first.
     """
     yield header + "\n"
-    lines: list[str] = []
+    lines: list[bytes] = []
     for low, high in _windows(span):
-        pending = iter(checkpoints(low - 1 if low == span.first else low, high))
-        signed, checkpoint = next(pending, (_NONE, ""))
+        pending = (
+            (seq, line.encode())
+            for seq, line in checkpoints(low - 1 if low == span.first else low, high)
+        )
+        signed, checkpoint = next(pending, (_NONE, b""))
         events = signatures = 0
         for seq, at, kind, actor, action, t_type, t_id, request, data, prev, hash_ in _rows(
             session, _JSONL_SELECT, filters, span, low, high
@@ -261,7 +265,7 @@ def jsonl_chunks(
             while signed < seq:
                 lines.append(checkpoint)
                 signatures += 1
-                signed, checkpoint = next(pending, (_NONE, ""))
+                signed, checkpoint = next(pending, (_NONE, b""))
             lines.append(
                 _event_line(seq, at, kind, actor, action, t_type, t_id, request, data, prev, hash_)
             )
@@ -269,15 +273,15 @@ def jsonl_chunks(
             while signed == seq:
                 lines.append(checkpoint)
                 signatures += 1
-                signed, checkpoint = next(pending, (_NONE, ""))
+                signed, checkpoint = next(pending, (_NONE, b""))
             if len(lines) >= FETCH:
-                yield "".join(lines)
+                yield b"".join(lines).decode()
                 lines = []
         while signed != _NONE:  # signing events after the window's last exported one
             lines.append(checkpoint)
             signatures += 1
-            signed, checkpoint = next(pending, (_NONE, ""))
+            signed, checkpoint = next(pending, (_NONE, b""))
         stats.events += events
         stats.checkpoints += signatures
     if lines:
-        yield "".join(lines)
+        yield b"".join(lines).decode()

@@ -380,4 +380,4 @@ def test_the_fast_event_line_is_the_generic_one(
         row["prev_hash"],
         row["hash"],
     )
-    assert fast == exports.jsonl_record("event", row) + "\n"
+    assert fast.decode() == exports.jsonl_record("event", row) + "\n"
