@@ -66,6 +66,18 @@ class LoginFailed(Unauthenticated):
     keeps_changes = True
 
 
+class SingleSignOnFailed(Unauthenticated):
+    """Browser sign-in through the identity provider did not complete (``reason``: a
+    ``bgcheck.services.sso.Failure``, recorded in the audit trail). Nothing was changed
+    but that record."""
+
+    title = "Single sign-on failed"
+
+    def __init__(self, public_detail: str, *, reason: str) -> None:
+        super().__init__(public_detail)
+        self.reason = reason
+
+
 class TooManyAttempts(BgcheckError):
     slug = "too-many-attempts"
     title = "Too many attempts"

@@ -52,6 +52,17 @@ class Settings(BaseSettings):
         default=None, description="The audience the provider puts in tokens meant for us."
     )
     oidc_jwks_min_refresh_seconds: float = Field(default=60.0, ge=0, le=86400)
+    oidc_client_id: str | None = Field(
+        default=None,
+        min_length=1,
+        description="bgcheck's client id at the provider; enables sign-in to the web pages "
+        "through it (redirect URI: $BGCHECK_PUBLIC_URL/login/sso/callback).",
+    )
+    oidc_client_secret: SecretStr | None = Field(
+        default=None,
+        min_length=1,
+        description="The client secret, if the provider gave one (else a public client, PKCE).",
+    )
     login_max_failures: int = Field(default=5, ge=1, le=100)
     login_max_failures_per_address: int = Field(default=20, ge=1, le=10_000)
     login_block_minutes: int = Field(default=15, ge=1, le=24 * 60)
@@ -151,6 +162,14 @@ class Settings(BaseSettings):
     def _oidc_needs_an_audience(self) -> Settings:
         if self.oidc_issuer and not self.oidc_audience:
             raise ValueError("BGCHECK_OIDC_AUDIENCE is required with BGCHECK_OIDC_ISSUER")
+        return self
+
+    @model_validator(mode="after")
+    def _oidc_client_needs_a_provider(self) -> Settings:
+        if self.oidc_client_id and not self.oidc_issuer:
+            raise ValueError("BGCHECK_OIDC_CLIENT_ID needs BGCHECK_OIDC_ISSUER")
+        if self.oidc_client_secret and not self.oidc_client_id:
+            raise ValueError("BGCHECK_OIDC_CLIENT_SECRET needs BGCHECK_OIDC_CLIENT_ID")
         return self
 
     @model_validator(mode="after")

@@ -23,19 +23,33 @@ from api.pages.web import (
     SignedForm,
     WebSessions,
     end_session,
+    error_page,
+    is_https,
     render,
     set_cookie,
     start_session,
 )
 from bgcheck import policy
-from bgcheck.errors import LoginFailed, TooManyAttempts
+from bgcheck.errors import LoginFailed, SingleSignOnFailed, TooManyAttempts
 from bgcheck.models import utcnow
-from bgcheck.services import auth
+from bgcheck.services import auth, sso
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 STATIC: Final = resources.files("api") / "static"
 STATIC_TYPES: Final = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
+
+SSO_START: Final = "/login/sso"
+SSO_CALLBACK: Final = "/login/sso/callback"  # the redirect URI registered with the provider
+# The flow's state, nonce and PKCE verifier (a signed token, bgcheck.services.sso), sent
+# only to the two single sign-on paths.
+SSO_COOKIE: Final = "bgcheck_sso"
+SSO_STATUS: Final = {
+    sso.Failure.NO_VERIFIED_EMAIL.value: 403,
+    sso.Failure.UNKNOWN_ACCOUNT.value: 403,
+    sso.Failure.ACCOUNT_DISABLED.value: 403,
+    sso.Failure.PROVIDER_UNAVAILABLE.value: 502,
+}
 
 
 @router.get("/")
@@ -63,7 +77,7 @@ def _login_page(
         "csrf": WebSessions.of(request).csrf("login", binding),
         "error": error,
         "email": email,
-        "sso": settings.oidc_issuer is not None,
+        "sso": sso.configured(request.app.state.auth),
         "signed_out": request.query_params.get("signed_out") == "1",
     }
     response = render(request, "login.html", context, status=status)
@@ -111,17 +125,76 @@ def logout(request: Request, signed_in: PageSession, form: SignedForm, db: DbSes
     return response
 
 
-@router.get("/login/sso")
-def single_sign_on(request: Request, settings: AppSettings) -> Response:
-    """Shown only when an identity provider is configured (see docs/pages.md)."""
-    if settings.oidc_issuer is None:
-        return render(
-            request,
-            "error.html",
-            {"status": 404, "title": "Not found", "message": "Single sign-on is not configured."},
-            status=404,
+@router.get(SSO_START)
+def single_sign_on(request: Request, config: AppAuth, settings: AppSettings) -> Response:
+    """Off to the identity provider, with this browser's flow in a cookie (docs/pages.md).
+
+    A GET (the sign-in page's link), not a POST: starting a flow changes nothing on the
+    server, and the pages' CSP (``form-action 'self'``) would stop Chromium from following
+    a form's redirect to the provider. Login CSRF is stopped at the callback instead, where
+    ``state`` must match the flow cookie of the browser that started the flow.
+    """
+    if not sso.configured(config):
+        return error_page(request, 404, sso.MESSAGES[sso.Failure.NOT_CONFIGURED])
+    try:
+        started = sso.begin(config, redirect_uri=_callback_url(settings), now=utcnow())
+    except SingleSignOnFailed as exc:
+        return _login_page(request, settings, error=exc.public_detail, status=502)
+    response = RedirectResponse(started.url, status_code=303)
+    set_cookie(
+        response,
+        request,
+        SSO_COOKIE,
+        started.flow_token,
+        max_age=started.expires_in,
+        path=SSO_START,
+    )
+    return response
+
+
+@router.get(SSO_CALLBACK)
+def single_sign_on_callback(
+    request: Request, engine: AppEngine, config: AppAuth, settings: AppSettings
+) -> Response:
+    """The provider sends the browser back here with ``code`` and ``state``, or ``error``.
+
+    Success: the same session as a password sign-in. Any failure: the sign-in page with a
+    message, and no session. Either way the flow cookie is gone: a flow answers once.
+    """
+    if not sso.configured(config):
+        return error_page(request, 404, sso.MESSAGES[sso.Failure.NOT_CONFIGURED])
+    query = request.query_params
+    response: Response
+    try:
+        user_id = sso.finish(
+            engine,
+            config,
+            flow_token=request.cookies.get(SSO_COOKIE),
+            state=query.get("state"),
+            code=query.get("code"),
+            error=query.get("error"),
+            redirect_uri=_callback_url(settings),
+            client_address=request.client.host if request.client else "unknown",
+            now=utcnow(),
         )
-    return render(request, "sso.html", {"issuer": settings.oidc_issuer})
+    except SingleSignOnFailed as exc:
+        status = SSO_STATUS.get(exc.reason, 401)
+        response = _login_page(request, settings, error=exc.public_detail, status=status)
+    else:
+        response = RedirectResponse("/", status_code=303)
+        start_session(request, response, user_id)
+    response.delete_cookie(
+        SSO_COOKIE,
+        path=SSO_START,
+        secure=is_https(request, settings),
+        httponly=True,
+        samesite="lax",
+    )
+    return response
+
+
+def _callback_url(settings: AppSettings) -> str:
+    return f"{settings.public_url.rstrip('/')}{SSO_CALLBACK}"
 
 
 @router.get("/static/{name}")

@@ -246,13 +246,19 @@ def is_https(request: Request, settings: Settings) -> bool:
 
 
 def set_cookie(
-    response: Response, request: Request, name: str, value: str, *, max_age: int | None = None
+    response: Response,
+    request: Request,
+    name: str,
+    value: str,
+    *,
+    max_age: int | None = None,
+    path: str = "/",
 ) -> None:
     response.set_cookie(
         name,
         value,
         max_age=max_age,
-        path="/",
+        path=path,
         secure=is_https(request, request.app.state.settings),
         httponly=True,
         samesite="lax",

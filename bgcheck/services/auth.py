@@ -21,7 +21,7 @@ from bgcheck.db import session_scope
 from bgcheck.errors import Forbidden, LoginFailed, TooManyAttempts, Unauthenticated
 from bgcheck.logs import get_logger
 from bgcheck.models import RevokedToken, User, utcnow
-from bgcheck.oidc import OidcProvider, ProviderUnavailable
+from bgcheck.oidc import OidcClient, OidcProvider, ProviderUnavailable
 from bgcheck.passwords import hash_password_unchecked, needs_update, verify_password
 from bgcheck.settings import Settings
 
@@ -43,17 +43,23 @@ class AuthConfig:
     account_policy: throttle.Policy
     address_policy: throttle.Policy
     provider: OidcProvider | None = None
+    client: OidcClient | None = None  # browser sign-in through the provider (services/sso)
 
     @classmethod
     def from_settings(cls, settings: Settings, jwt_secret: str) -> AuthConfig:
         window = block = timedelta(minutes=settings.login_block_minutes)
-        provider = None
+        provider = client = None
         if settings.oidc_issuer and settings.oidc_audience:
             provider = OidcProvider(
                 settings.oidc_issuer,
                 settings.oidc_audience,
                 min_refresh_seconds=settings.oidc_jwks_min_refresh_seconds,
             )
+            if settings.oidc_client_id:
+                secret = settings.oidc_client_secret
+                client = OidcClient(
+                    settings.oidc_client_id, secret.get_secret_value() if secret else None
+                )
         return cls(
             own=tokens.SharedSecret(jwt_secret, settings.jwt_issuer, settings.jwt_audience),
             token_lifetime=timedelta(minutes=settings.access_token_minutes),
@@ -70,6 +76,7 @@ class AuthConfig:
                 block=block,
             ),
             provider=provider,
+            client=client,
         )
 
 
@@ -209,12 +216,24 @@ def _provider_user(
         raise Unauthenticated("missing, invalid or expired access token") from None
     except ProviderUnavailable:
         raise Unauthenticated("the identity provider cannot be reached; try again") from None
-    if not claims.email or claims.raw.get("email_verified") is False:
+    email = vouched_email(claims)
+    if email is None:
         raise Forbidden("the identity provider did not vouch for an email address")
-    user = session.exec(select(User).where(User.email == claims.email)).first()
+    user = session.exec(select(User).where(User.email == email)).first()
     if user is None:
         raise Forbidden("no bgcheck account for this identity; ask an administrator")
     return claims, user.id
+
+
+def vouched_email(claims: tokens.Claims) -> str | None:
+    """The email (lower-cased) a provider's token speaks for, unless it says unverified.
+
+    One rule for bearer tokens and browser sign-in: the account with this email is the
+    person's; their roles are bgcheck's own.
+    """
+    if not claims.email or claims.raw.get("email_verified") is False:
+        return None
+    return claims.email
 
 
 def _user_id(subject: str) -> uuid.UUID:

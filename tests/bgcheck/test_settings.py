@@ -85,3 +85,39 @@ def test_cli_stops_with_one_line_on_bad_settings(tmp_path: Path) -> None:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert "BGCHECK_CONSENT_TTL_DAYS" in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("variables", "named"),
+    [
+        ({"BGCHECK_OIDC_CLIENT_ID": "bgcheck"}, "BGCHECK_OIDC_ISSUER"),
+        (
+            {
+                "BGCHECK_OIDC_ISSUER": "https://login.example.edu",
+                "BGCHECK_OIDC_AUDIENCE": "bgcheck",
+                "BGCHECK_OIDC_CLIENT_SECRET": "s3cret-from-the-provider",
+            },
+            "BGCHECK_OIDC_CLIENT_ID",
+        ),
+    ],
+    ids=["client-without-issuer", "secret-without-client"],
+)
+def test_browser_sign_in_settings_need_what_they_depend_on(
+    monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], named: str
+) -> None:
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    assert named in str(raised.value)
+    assert "s3cret" not in str(raised.value)
+
+
+def test_the_client_secret_is_hidden_in_repr() -> None:
+    settings = Settings(
+        oidc_issuer="https://login.example.edu",
+        oidc_audience="bgcheck",
+        oidc_client_id="bgcheck",
+        oidc_client_secret="s3cret-from-the-provider",
+    )
+    assert "s3cret" not in repr(settings)

@@ -93,7 +93,8 @@ OPS = [
         public=True,
     ),
     Op("POST", "/logout", each(STAFF, 303)),
-    Op("GET", "/login/sso", each(frozenset(ROLES), 404), public=True),
+    Op("GET", "/login/sso", each(frozenset(ROLES), 404), public=True),  # not configured
+    Op("GET", "/login/sso/callback", each(frozenset(ROLES), 404), public=True),
     Op(
         "GET",
         "/static/{name}",
