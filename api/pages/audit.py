@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from starlette.datastructures import FormData
 
 from api.deps import AppEngine, CaseCtx, ReadSession
 from api.pages.forms import FormErrors, text
@@ -98,6 +99,11 @@ class _Filters:
             return None
 
 
+def _refilled(request: Request, actor: Actor, form: FormData, filters: _Filters) -> Response:
+    """The page again, with the filters as typed and what is wrong with them."""
+    return _page(request, actor, errors=filters.errors, values=dict(form.items()), status=422)
+
+
 @router.post("/audit/events")
 def download_events(
     request: Request, engine: AppEngine, actor: PageActor, form: SignedForm
@@ -105,8 +111,7 @@ def download_events(
     policy.require(actor, policy.Action.EXPORT_AUDIT)
     filters = _Filters(form)
     if filters.errors:
-        values = dict(form.items())
-        return _page(request, actor, errors=filters.errors, values=values, status=422)
+        return _refilled(request, actor, form, filters)
     return export_events(
         request,
         engine,
@@ -127,8 +132,7 @@ def download_dissemination(
     policy.require(actor, policy.Action.READ_DISSEMINATION_LOG)
     filters = _Filters(form)
     if filters.errors:
-        values = dict(form.items())
-        return _page(request, actor, errors=filters.errors, values=values, status=422)
+        return _refilled(request, actor, form, filters)
     return export_dissemination(
         request,
         engine,
