@@ -1,10 +1,12 @@
 """The application factory.
 
-``create_app()`` is what uvicorn runs; tests pass their own settings and engine.
+``serve_app()`` is what `bgcheck serve` has uvicorn run; tests call ``create_app`` with
+their own settings and engine.
 """
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,7 +30,14 @@ from bgcheck.settings import Settings, get_settings
 API_PREFIX = "/api/v1"
 
 
-def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+def serve_app() -> FastAPI:
+    """What ``bgcheck serve`` runs: the app from the environment, owning its process."""
+    return create_app(freeze_gc=True)
+
+
+def create_app(
+    settings: Settings | None = None, engine: Engine | None = None, *, freeze_gc: bool = False
+) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_format)
     owns_engine = engine is None
@@ -42,6 +51,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         )
         if settings.run_embedded_worker:
             embedded.start()
+        if freeze_gc:
+            # Everything loaded at start-up (modules, the app, its routes) lives as long as
+            # the process; frozen, a full collection no longer walks it. make bench: the
+            # list's p99 went from 113 to 32 ms.
+            gc.collect()
+            gc.freeze()
         yield
         stop.set()
         if embedded.is_alive():

@@ -30,7 +30,7 @@ def serve(
     # The API is named by import string, as a process manager would name it, so the
     # core package never imports the HTTP layer.
     uvicorn.run(
-        "api.app:create_app",
+        "api.app:serve_app",
         factory=True,
         host=host,
         port=port,

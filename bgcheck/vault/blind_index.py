@@ -15,7 +15,8 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Generic, TypeVar
+from functools import lru_cache
+from typing import Any, Generic, TypeVar
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -64,13 +65,7 @@ class BlindIndex(Generic[T]):
     def derive_key(self, root_key: bytes) -> bytes:
         if not isinstance(root_key, bytes) or len(root_key) != KEY_BYTES:
             raise ValueError(f"the blind-index root key is {KEY_BYTES} bytes")
-        hkdf = HKDF(
-            algorithm=hashes.SHA256(),
-            length=KEY_BYTES,
-            salt=None,
-            info=frame(_HKDF_LABEL, self.table, self.field, self.name, str(self.length)),
-        )
-        return hkdf.derive(root_key)
+        return _derived_key(self, root_key)
 
     def compute(self, root_key: bytes, value: T) -> str:
         """The index value (lowercase hex) to store beside the ciphertext and to search by.
@@ -80,6 +75,19 @@ class BlindIndex(Generic[T]):
         """
         mac = hmac.new(self.derive_key(root_key), self.normalize(value), hashlib.sha256)
         return mac.digest()[: self.length].hex()
+
+
+# A page of cases computes the reader's email index once per case: derive each index's
+# key once per process (a few indexes, one root key), not once per value.
+@lru_cache(maxsize=32)
+def _derived_key(index: BlindIndex[Any], root_key: bytes) -> bytes:
+    hkdf = HKDF(
+        algorithm=hashes.SHA256(),
+        length=KEY_BYTES,
+        salt=None,
+        info=frame(_HKDF_LABEL, index.table, index.field, index.name, str(index.length)),
+    )
+    return hkdf.derive(root_key)
 
 
 # -- normalizers ----------------------------------------------------------------------------
