@@ -16,16 +16,20 @@ RowId = UUID | str | int
 _MAX_PART = 0xFFFF_FFFF
 
 
+_LENGTH = struct.Struct(">I").pack
+
+
 def frame(*parts: bytes | str) -> bytes:
     """Each part as a 4-byte big-endian length followed by its bytes (str as UTF-8)."""
-    out = bytearray()
+    # Every field sealed or opened frames its associated data: kept to plain joins.
+    chunks: list[bytes] = []
     for part in parts:
         data = part.encode("utf-8") if isinstance(part, str) else bytes(part)
         if len(data) > _MAX_PART:
             raise ValueError("framed part longer than 4 GiB")
-        out += struct.pack(">I", len(data))
-        out += data
-    return bytes(out)
+        chunks.append(_LENGTH(len(data)))
+        chunks.append(data)
+    return b"".join(chunks)
 
 
 def canonical_id(value: RowId) -> str:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from bgcheck.vault.errors import KeyNotFound, KeyringError, KeyringPermissionError
 
@@ -52,6 +53,7 @@ class Kek:
     id: str
     created_at: datetime
     key: bytes = field(repr=False)
+    aead: AESGCM = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not _KEK_ID.fullmatch(self.id):
@@ -60,6 +62,8 @@ class Kek:
             raise KeyringError(f"KEK {self.id}: created_at must carry a time zone")
         if not isinstance(self.key, bytes) or len(self.key) != KEY_BYTES:
             raise KeyringError(f"KEK {self.id}: the key must be {KEY_BYTES} bytes")
+        # The cipher is set up once per key, not per use (a list page unwraps 50 keys).
+        object.__setattr__(self, "aead", AESGCM(self.key))
 
     def __repr__(self) -> str:
         return f"Kek(id={self.id!r}, created_at={self.created_at.isoformat()!r})"
