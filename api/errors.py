@@ -19,6 +19,7 @@ from sqlalchemy.exc import (
     InternalError,
     OperationalError,
 )
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
 from bgcheck.db import Outage, outage
@@ -235,6 +236,19 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
     )
 
 
+async def _pool_exhausted(request: Request, exc: Exception) -> JSONResponse:
+    # Every connection of the pool stayed busy for pool_timeout: overload, not a bug.
+    log.error("database connection pool exhausted", error_type=type(exc).__name__)
+    return problem(
+        request,
+        503,
+        title="Service unavailable",
+        slug="busy",
+        detail="The service is busy; try again shortly.",
+        headers={"Retry-After": "2"},
+    )
+
+
 async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
     # A race that a service's own checks could not see (e.g. two creates of one email).
     log.warning("integrity error", error_type=type(exc).__name__)
@@ -268,4 +282,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(InterfaceError, _database_unavailable)
     app.add_exception_handler(InternalError, _database_unavailable)  # a read-only PostgreSQL
+    app.add_exception_handler(PoolTimeout, _pool_exhausted)
     app.add_exception_handler(IntegrityError, _integrity_error)

@@ -26,6 +26,7 @@ from bgcheck.errors import BgcheckError
 from bgcheck.settings import Settings
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+POSTGRES_CONNECT_TIMEOUT_SECONDS = 10
 READ_ONLY = "bgcheck_read_only"
 
 
@@ -33,7 +34,14 @@ def make_engine(settings: Settings, *, url: str | None = None) -> Engine:
     url = url or settings.sqlalchemy_url
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    # A host that drops packets, rather than refusing, would otherwise hang each request.
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=10,
+        connect_args={"connect_timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS},
+    )
 
 
 def _sqlite_engine(url: str) -> Engine:

@@ -9,6 +9,7 @@ import psycopg
 import pytest
 from fastapi import APIRouter
 from fastapi.testclient import TestClient
+from sqlalchemy import create_engine
 from sqlalchemy.exc import DBAPIError, InternalError, OperationalError
 
 from api.app import create_app
@@ -186,3 +187,19 @@ def test_a_database_outage_is_a_503_problem_saying_which(
     assert body["type"].endswith(f"/{slug}")
     assert response.headers.get("retry-after") == retry_after
     assert "INSERT" not in response.text
+
+
+def test_an_exhausted_connection_pool_is_a_503_not_a_500(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path / 'pool.db'}"
+    engine = create_engine(url, pool_size=1, max_overflow=0, pool_timeout=0.1)
+    app = create_app(Settings(data_dir=tmp_path, embedded_worker=False), engine)
+    with engine.connect(), TestClient(app, raise_server_exceptions=False) as client:
+        # The pool's only connection is held above: the login waits, then gives up.
+        response = client.post(
+            "/api/v1/auth/token", data={"username": "someone@example.edu", "password": "x" * 12}
+        )
+    engine.dispose()
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["retry-after"] == "2"
+    assert response.json()["detail"] == "The service is busy; try again shortly."
