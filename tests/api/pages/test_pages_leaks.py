@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 
 from bgcheck.db import session_scope
-from bgcheck.models import DocumentKind, utcnow
+from bgcheck.models import utcnow
 from bgcheck.services import cases as case_service
-from workflow import ConsentBody, Event, Role
+from workflow import ConsentBody, Event
 
 from support.cases import IDENTITY
-from support.pages import OFFENSE, REPORT, Office
+from support.pages import OFFENSE, Office
 
 GIVEN, FAMILY, EMAIL = "Zephyrine", "Quackenbush-Oyelaran", "zephyrine.q@example.org"
 SSN, DOB, STREET, LICENCE = "531-86-2047", "1979-03-14", "77 Marlowe Terrace", "S98765432"
@@ -61,17 +61,7 @@ def zephyrine(office: Office) -> uuid.UUID:
         )
     office.fire("hr", case_id, Event.VERIFY_IDENTITY, IDENTITY)
     office.fire("hr", case_id, Event.ORDER)
-    with session_scope(office.engine) as session:
-        case_service.fire_as_system(
-            session,
-            office.ctx,
-            case_id=case_id,
-            event=Event.VENDOR_COMPLETE,
-            body={"result": "consider"},
-            now=utcnow(),
-            as_role=Role.VENDOR,
-        )
-        office.ctx.vault.add_document(session, case_id, DocumentKind.REPORT, REPORT)
+    office.vendor_reports(case_id)
     return case_id
 
 
