@@ -142,7 +142,7 @@ class Claimed:
     lease: datetime  # our claim: another worker's later claim changes it
 
 
-def claim(engine: Engine, desk: Desk, now: datetime, limit: int = BATCH) -> list[Claimed]:
+def claim(engine: Engine, desk: Desk, now: datetime, limit: int = 1) -> list[Claimed]:
     """Lease up to ``limit`` due jobs to this worker; one short transaction."""
     with session_scope(engine) as session:
         statement = (
@@ -175,26 +175,19 @@ def claim(engine: Engine, desk: Desk, now: datetime, limit: int = BATCH) -> list
 
 
 def process_due(engine: Engine, desk: Desk, *, now: Callable[[], datetime] = utcnow) -> int:
-    """Deliver every due job once; return how many were handled."""
-    jobs = claim(engine, desk, now())
-    for index, job in enumerate(jobs):
-        if worker.stopping():  # SIGTERM: hand the rest back rather than call on
-            release(engine, jobs[index:])
-            return index
-        handle(engine, desk, job, now=now)
-    return len(jobs)
+    """Deliver up to ``BATCH`` due jobs, one lease at a time; return how many were handled.
 
-
-def release(engine: Engine, jobs: list[Claimed]) -> None:
-    """Give leased jobs back at once, uncounted: another worker may take them now."""
-    with session_scope(engine) as session:
-        for job in jobs:
-            if _still_ours(session, job):
-                row = session.get(OutboxJob, job.id)
-                assert row is not None
-                row.locked_until = None
-                row.attempts -= 1
-                session.add(row)
+    One at a time, so a lease covers one call, not a batch of them, and a worker that
+    dies (or is told to stop) holds back no job but the one in flight.
+    """
+    handled = 0
+    while handled < BATCH and not worker.stopping():
+        jobs = claim(engine, desk, now(), limit=1)
+        if not jobs:
+            break
+        handle(engine, desk, jobs[0], now=now)
+        handled += 1
+    return handled
 
 
 def handle(

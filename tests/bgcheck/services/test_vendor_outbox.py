@@ -265,10 +265,19 @@ def test_a_cancel_while_the_order_is_in_flight_cancels_it_at_the_vendor(world) -
     desk = desk_with(ctx, vendor)
     case_id = submitted(engine, ctx)
 
-    vendor.during_place = lambda: cancel(engine, ctx, case_id)
+    def cancel_and_let_another_worker_try() -> None:
+        cancel(engine, ctx, case_id)
+        vendor.during_place = None
+        # A second worker takes the cancel job now: no reference yet, and the order is in
+        # flight, so the cancel must wait rather than be dropped.
+        assert process_due(engine, desk) == 1
+
+    vendor.during_place = cancel_and_let_another_worker_try
     process_due(engine, desk)  # the order is placed while the case is cancelled
     case = case_of(engine, case_id)
     assert (case.state, case.vendor_status) == (State.CANCELLED, "pending")
+    cancel_job = next(job for job in jobs_of(engine, case_id) if job.kind == "vendor_cancel")
+    assert (cancel_job.status, cancel_job.attempts) == (JobStatus.PENDING, 0)
     # The cancel job waited for the order in flight; due again a few seconds later.
     with session_scope(engine) as session:
         for job in session.exec(select(OutboxJob)).all():
@@ -403,7 +412,7 @@ def test_old_inbox_entries_and_done_jobs_are_purged_but_dead_jobs_stay(world) ->
     assert [job.status for job in jobs_of(engine, dead_case)] == [JobStatus.DEAD]
 
 
-def test_a_stopping_worker_hands_its_leased_jobs_back(world) -> None:  # type: ignore[no-untyped-def]
+def test_a_stopping_worker_takes_no_job_after_the_call_in_flight(world) -> None:  # type: ignore[no-untyped-def]
     engine, ctx = world
     vendor = Scripted(delay_seconds=3600)
     case_ids = [submitted(engine, ctx) for _ in range(3)]
