@@ -142,10 +142,10 @@ class Claimed:
     lease: datetime  # our claim: another worker's later claim changes it
 
 
-def claim(engine: Engine, desk: Desk, now: datetime, limit: int = 1) -> list[Claimed]:
-    """Lease up to ``limit`` due jobs to this worker; one short transaction."""
+def claim(engine: Engine, desk: Desk, now: datetime) -> Claimed | None:
+    """Lease the next due job to this worker, if any; one short transaction."""
     with session_scope(engine) as session:
-        statement = (
+        job = session.exec(
             select(OutboxJob)
             .where(
                 OutboxJob.status == JobStatus.PENDING,
@@ -153,25 +153,17 @@ def claim(engine: Engine, desk: Desk, now: datetime, limit: int = 1) -> list[Cla
                 or_(col(OutboxJob.locked_until).is_(None), col(OutboxJob.locked_until) <= now),
             )
             .order_by(col(OutboxJob.available_at))
-            .limit(limit)
+            .limit(1)
             .with_for_update(skip_locked=True)
+        ).first()
+        if job is None:
+            return None
+        job.attempts += 1
+        job.locked_until = now + desk.lease
+        session.add(job)
+        return Claimed(
+            job.id, job.kind, job.case_id, job.idempotency_key, job.attempts, job.locked_until
         )
-        claimed = []
-        for job in session.exec(statement).all():
-            job.attempts += 1
-            job.locked_until = now + desk.lease
-            session.add(job)
-            claimed.append(
-                Claimed(
-                    job.id,
-                    job.kind,
-                    job.case_id,
-                    job.idempotency_key,
-                    job.attempts,
-                    job.locked_until,
-                )
-            )
-        return claimed
 
 
 def process_due(engine: Engine, desk: Desk, *, now: Callable[[], datetime] = utcnow) -> int:
@@ -182,10 +174,10 @@ def process_due(engine: Engine, desk: Desk, *, now: Callable[[], datetime] = utc
     """
     handled = 0
     while handled < BATCH and not worker.stopping():
-        jobs = claim(engine, desk, now(), limit=1)
-        if not jobs:
+        job = claim(engine, desk, now())
+        if job is None:
             break
-        handle(engine, desk, jobs[0], now=now)
+        handle(engine, desk, job, now=now)
         handled += 1
     return handled
 
@@ -198,19 +190,20 @@ def handle(
         with session_scope(engine, read_only=True) as session:
             call = _prepare(session, desk, job, now())
         if call is None:
-            _finish(engine, job, JobStatus.DONE, note=None, now=now())
+            _settle(engine, job, JobStatus.DONE, now())
             return
         if call is _LATER:
-            _retry_later(engine, job, WAIT_FOR_ORDER, now())
+            _settle(engine, job, JobStatus.PENDING, now(), retry_in=WAIT_FOR_ORDER)
             return
         order = call()
         with session_scope(engine) as session:
-            if _still_ours(session, job):
+            row = _ours(session, job)
+            if row is not None:
                 apply_order(session, desk, job.case_id, order, now())
-                _mark(session, job, JobStatus.DONE, note=None, now=now())
+                _mark(row, JobStatus.DONE, now())
     except VendorRejected as exc:
         log.warning("vendor refused the job", job=job.kind, job_id=str(job.id), error=str(exc))
-        _give_up(engine, desk, job, f"refused: {exc}", now())
+        _settle(engine, job, JobStatus.DEAD, now(), error=f"refused: {exc}")
     except Exception as exc:
         # A bug or a database hiccup is retried like a vendor failure, and logged in full
         # (our own tracebacks hold no PII: ``Subject`` redacts itself).
@@ -221,9 +214,10 @@ def handle(
             log.exception("job failed", job=job.kind, job_id=str(job.id))
             reason = type(exc).__name__
         if job.attempts >= desk.max_attempts:
-            _give_up(engine, desk, job, reason, now())
+            _settle(engine, job, JobStatus.DEAD, now(), error=reason)
         else:
-            _retry_later(engine, job, _backoff(desk, job.attempts), now(), error=reason)
+            retry_in = _backoff(desk, job.attempts)
+            _settle(engine, job, JobStatus.PENDING, now(), error=reason, retry_in=retry_in)
 
 
 _LATER: Any = object()  # _prepare's answer for "not yet: try again shortly"
@@ -254,7 +248,7 @@ def _prepare(
         return lambda: vendor.place_order(request)
     if job.kind == CANCEL:
         if reference is None:
-            return _LATER if _order_in_flight(session, case.id) else None
+            return _LATER if _pending(session, case.id, ORDER) else None
         return lambda: vendor.cancel_order(reference, idempotency_key=job.key)
     if reference is None:
         return None
@@ -269,82 +263,68 @@ def _prepare(
     raise ValueError(f"unknown outbox job kind {job.kind!r}")
 
 
-def _order_in_flight(session: Session, case_id: uuid.UUID) -> bool:
+def _pending(session: Session, case_id: uuid.UUID, kind: str) -> bool:
+    """Whether the case has a job of this kind waiting or running."""
     return session.exec(
         select(
             exists().where(
                 col(OutboxJob.case_id) == case_id,
-                col(OutboxJob.kind) == ORDER,
+                col(OutboxJob.kind) == kind,
                 col(OutboxJob.status) == JobStatus.PENDING,
             )
         )
     ).one()
 
 
-def _still_ours(session: Session, job: Claimed) -> bool:
-    """False when our lease ran out and another worker claimed the job since."""
+def _ours(session: Session, job: Claimed) -> OutboxJob | None:
+    """The job's row, locked; None when our lease ran out and another worker claimed it."""
     row = session.exec(select(OutboxJob).where(OutboxJob.id == job.id).with_for_update()).one()
-    return row.status is JobStatus.PENDING and row.locked_until == job.lease
+    return row if row.status is JobStatus.PENDING and row.locked_until == job.lease else None
 
 
-def _mark(
-    session: Session, job: Claimed, status: JobStatus, *, note: str | None, now: datetime
-) -> OutboxJob:
-    row = session.exec(select(OutboxJob).where(OutboxJob.id == job.id).with_for_update()).one()
+def _mark(row: OutboxJob, status: JobStatus, now: datetime, *, error: str | None = None) -> None:
     row.status = status
     row.locked_until = None
-    row.last_error = note[:500] if note else row.last_error
+    row.last_error = error[:500] if error else row.last_error
     if status is JobStatus.DONE:
         row.done_at = now
-    session.add(row)
-    return row
 
 
-def _finish(
-    engine: Engine, job: Claimed, status: JobStatus, *, note: str | None, now: datetime
-) -> None:
-    with session_scope(engine) as session:
-        if _still_ours(session, job):
-            _mark(session, job, status, note=note, now=now)
-
-
-def _retry_later(
+def _settle(
     engine: Engine,
     job: Claimed,
-    wait: timedelta | float,
+    status: JobStatus,
     now: datetime,
     *,
     error: str | None = None,
+    retry_in: timedelta | None = None,
 ) -> None:
-    delay = wait if isinstance(wait, timedelta) else timedelta(seconds=wait)
+    """End our lease on the job: done, dead (audited), or pending again after ``retry_in``."""
     with session_scope(engine) as session:
-        if not _still_ours(session, job):
+        row = _ours(session, job)
+        if row is None:
             return
-        row = _mark(session, job, JobStatus.PENDING, note=error, now=now)
-        row.available_at = now + delay
-        if error is None:
-            row.attempts -= 1  # waiting for another job is not a failed attempt
+        _mark(row, status, now, error=error)
+        if retry_in is not None:
+            row.available_at = now + retry_in
+            if error is None:
+                row.attempts -= 1  # waiting for another job is not a failed attempt
+        session.add(row)
+        if status is JobStatus.DEAD:
+            audit.record(
+                session,
+                audit.AuditActor.system("worker"),
+                action="vendor.job_dead",
+                target=audit.Target.of("case", job.case_id),
+                data={"job": str(job.id), "kind": job.kind, "attempts": job.attempts},
+                now=now,
+            )
 
 
-def _give_up(engine: Engine, desk: Desk, job: Claimed, reason: str, now: datetime) -> None:
-    with session_scope(engine) as session:
-        if not _still_ours(session, job):
-            return
-        _mark(session, job, JobStatus.DEAD, note=reason, now=now)
-        audit.record(
-            session,
-            audit.AuditActor.system("worker"),
-            action="vendor.job_dead",
-            target=audit.Target.of("case", job.case_id),
-            data={"job": str(job.id), "kind": job.kind, "attempts": job.attempts},
-            now=now,
-        )
-
-
-def _backoff(desk: Desk, attempts: int) -> float:
+def _backoff(desk: Desk, attempts: int) -> timedelta:
     """Exponential backoff with jitter: base * 2^(n-1), capped, times 0.5 to 1."""
     ceiling = min(MAX_BACKOFF_SECONDS, desk.retry_seconds * 2.0 ** (attempts - 1))
-    return ceiling * _jitter.uniform(0.5, 1.0)
+    return timedelta(seconds=ceiling * _jitter.uniform(0.5, 1.0))
 
 
 def retry_dead(
@@ -558,16 +538,7 @@ def _printable(value: str) -> str:
 
 def queue_sync(session: Session, case_id: uuid.UUID, now: datetime) -> bool:
     """Ask the worker to re-fetch the case's order, unless a re-fetch is already queued."""
-    pending = session.exec(
-        select(
-            exists().where(
-                col(OutboxJob.case_id) == case_id,
-                col(OutboxJob.kind) == SYNC,
-                col(OutboxJob.status) == JobStatus.PENDING,
-            )
-        )
-    ).one()
-    if pending:
+    if _pending(session, case_id, SYNC):
         return False
     session.add(
         OutboxJob(
