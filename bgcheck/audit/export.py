@@ -405,6 +405,7 @@ def _lines(
             span,
             header=jsonl_header(filters, span, utcnow()),
             checkpoints=signed,
+            exact=lambda event: jsonl_record("event", event),
             stats=stats,
         )
     items = _counted(

@@ -11,9 +11,10 @@ million events that decoding, not the database, is the cost. Here:
   remains the fallback for what orjson cannot do exactly (integers beyond 64 bits, very
   deep nesting). PostgreSQL's own JSON text has spaces and orders keys by length, so it cannot
   be passed through; a property test checks both encoders write the same text;
-- the other fields are text or integers, formatted straight into the line (strings
-  escaped by the same C function ``json.dumps`` uses). For CSV, PostgreSQL flags the
-  rare row that needs quoting or a formula escape, which then takes the generic writer;
+- the other fields are text or integers: a JSONL line is one orjson call, a CSV line
+  one f-string. What the fast writers cannot do exactly takes the generic writer: for
+  JSONL, data orjson would not reproduce; for CSV, the rare row that PostgreSQL flags as
+  needing quoting or a formula escape;
 - rows stream (libpq's chunked rows, ``cursor.stream``): PostgreSQL sends the next rows
   while Python formats the previous ones, on another CPU. A server-side cursor would make
   each ``FETCH`` wait for the server, which halved the rate. Each query covers a window
@@ -184,21 +185,11 @@ def csv_chunks(
         yield "".join(lines)
 
 
-def _event_line(
-    seq: int,
-    at: str,
-    kind: str,
-    actor: str | None,
-    action: str,
-    t_type: str | None,
-    t_id: str | None,
-    request: str | None,
-    data: str,
-    prev: str,
-    hash_: str,
-) -> bytes:
+def _event_line(row: tuple[Any, ...], exact: Callable[[Mapping[str, Any]], str]) -> bytes:
     """One event as ``export.jsonl_record`` writes it (canonical JSON, keys sorted), in
-    UTF-8: a chunk of lines is decoded once, not line by line."""
+    UTF-8: a chunk of lines is decoded once, not line by line. ``exact`` (the generic
+    writer) takes what orjson cannot write exactly."""
+    seq, at, kind, actor, action, t_type, t_id, request, data, prev, hash_ = row
     try:
         fast = orjson.dumps(
             {
@@ -221,16 +212,7 @@ def _event_line(
             return fast
     except (orjson.JSONDecodeError, orjson.JSONEncodeError):
         pass
-    return (
-        f'{{"action":{_quote(action)},'
-        f'"actor_id":{"null" if actor is None else _quote(actor)},'
-        f'"actor_kind":{_quote(kind)},"data":{_stdlib_canonical(data)},'
-        f'"hash":{_quote(hash_)},"kind":"event","occurred_at":"{at}",'
-        f'"prev_hash":{_quote(prev)},'
-        f'"request_id":{"null" if request is None else _quote(request)},"seq":{seq},'
-        f'"target_id":{"null" if t_id is None else _quote(t_id)},'
-        f'"target_type":{"null" if t_type is None else _quote(t_type)}}}\n'
-    ).encode()
+    return (exact(_event(row)) + "\n").encode()
 
 
 def jsonl_chunks(
@@ -240,6 +222,7 @@ def jsonl_chunks(
     *,
     header: str,
     checkpoints: Callable[[int, int], list[tuple[int, str]]],
+    exact: Callable[[Mapping[str, Any]], str],
     stats: ExportStats,
 ) -> Iterator[str]:
     """What ``export.jsonl_lines`` writes (header, events, checkpoints), in chunks.
@@ -259,16 +242,13 @@ def jsonl_chunks(
         )
         signed, checkpoint = next(pending, (_NONE, b""))
         events = signatures = 0
-        for seq, at, kind, actor, action, t_type, t_id, request, data, prev, hash_ in _rows(
-            session, _JSONL_SELECT, filters, span, low, high
-        ):
+        for row in _rows(session, _JSONL_SELECT, filters, span, low, high):
+            seq = row[0]
             while signed < seq:
                 lines.append(checkpoint)
                 signatures += 1
                 signed, checkpoint = next(pending, (_NONE, b""))
-            lines.append(
-                _event_line(seq, at, kind, actor, action, t_type, t_id, request, data, prev, hash_)
-            )
+            lines.append(_event_line(row, exact))
             events += 1
             while signed == seq:
                 lines.append(checkpoint)

@@ -368,16 +368,19 @@ def test_the_fast_event_line_is_the_generic_one(
         "hash": "b" * 64,
     }
     fast = pgstream._event_line(
-        seq,
-        row["occurred_at"],
-        row["actor_kind"],
-        actor,
-        "case.claim",
-        t_type,
-        t_id,
-        request,
-        json.dumps(data, indent=1),
-        row["prev_hash"],
-        row["hash"],
+        (
+            seq,
+            row["occurred_at"],
+            row["actor_kind"],
+            actor,
+            "case.claim",
+            t_type,
+            t_id,
+            request,
+            json.dumps(data, indent=1),
+            row["prev_hash"],
+            row["hash"],
+        ),
+        lambda event: exports.jsonl_record("event", event),
     )
     assert fast.decode() == exports.jsonl_record("event", row) + "\n"
