@@ -113,42 +113,36 @@ def _parse(reference: str) -> tuple[datetime, str]:
     return datetime.fromtimestamp(placed, UTC), outcome
 
 
+# The criminal-record finding an SSN ending in 0000 gets.
+_FINDING = Finding(
+    jurisdiction="Suffolk County, MA",
+    offense="Larceny over $1,200 (G.L. c. 266, § 30)",
+    severity="felony",
+    disposition="Continued without a finding; dismissed after probation",
+    offense_date=date(2016, 3, 14),
+    disposition_date=date(2017, 9, 1),
+    source="Massachusetts iCORI",
+)
+
+
 def _report(vendor: str, reference: str, outcome: str, completed: datetime) -> Report:
-    clear = [
+    result = Result.CONSIDER if outcome == _RECORD else Result.CLEAR
+    checks = [
         Check(name="SSN trace", status=Result.CLEAR, completed_at=completed),
         Check(name="National criminal database", status=Result.CLEAR, completed_at=completed),
         Check(name="Sex offender registry", status=Result.CLEAR, completed_at=completed),
-    ]
-    if outcome == _CLEAR:
-        cori = Check(name="Massachusetts CORI", status=Result.CLEAR, completed_at=completed)
-        return Report(
-            vendor=vendor,
-            reference=reference,
-            package="standard",
-            result=Result.CLEAR,
+        Check(
+            name="Massachusetts CORI",
+            status=result,
             completed_at=completed,
-            checks=[*clear, cori],
-        )
-    finding = Finding(
-        jurisdiction="Suffolk County, MA",
-        offense="Larceny over $1,200 (G.L. c. 266, § 30)",
-        severity="felony",
-        disposition="Continued without a finding; dismissed after probation",
-        offense_date=date(2016, 3, 14),
-        disposition_date=date(2017, 9, 1),
-        source="Massachusetts iCORI",
-    )
-    cori = Check(
-        name="Massachusetts CORI",
-        status=Result.CONSIDER,
-        completed_at=completed,
-        findings=[finding],
-    )
+            findings=[_FINDING] if result is Result.CONSIDER else [],
+        ),
+    ]
     return Report(
         vendor=vendor,
         reference=reference,
         package="standard",
-        result=Result.CONSIDER,
+        result=result,
         completed_at=completed,
-        checks=[*clear, cori],
+        checks=checks,
     )
