@@ -12,7 +12,6 @@ The issue's targets: at least half of COPY's rate, under 200 MB, first byte unde
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import resource
 import time
@@ -26,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from bgcheck import migrate
 from bgcheck.audit import export as exports
 from bgcheck.audit import signatures
-from bgcheck.audit.chain import GENESIS_HASH, HASHED_FIELDS, event_hash
+from bgcheck.audit.chain import GENESIS_HASH, HASHED_FIELDS, canonical_json, event_hash
 from bgcheck.audit.trail import AuditActor
 from bgcheck.db import make_engine, session_scope
 from bgcheck.logs import configure_logging
@@ -41,7 +40,7 @@ def seed(dsn: str, count: int, key: Ed25519PrivateKey) -> None:
     prev, key_id = GENESIS_HASH, signatures.key_id(key.public_key())
     events = (
         "COPY audit_events (seq, occurred_at, actor_kind, actor_id, action, target_type, "
-        "target_id, request_id, data, prev_hash, hash) FROM STDIN"
+        "target_id, request_id, data, canonical_data, prev_hash, hash) FROM STDIN"
     )
     checkpoints = []
     with psycopg.connect(dsn) as connection, connection.cursor() as cursor:
@@ -61,7 +60,8 @@ def seed(dsn: str, count: int, key: Ed25519PrivateKey) -> None:
                 }
                 event["hash"] = prev = event_hash(prev, event)
                 columns = [event[field] for field in HASHED_FIELDS if field != "data"]
-                copy.write_row([*columns, json.dumps(event["data"]), event["prev_hash"], prev])
+                text = canonical_json(event["data"])  # as audit.record stores it
+                copy.write_row([*columns, text, text, event["prev_hash"], prev])
                 if seq % 1000 == 0 or seq == count:
                     signed_at = event["occurred_at"] + timedelta(seconds=1)
                     signature = signatures.sign(key, seq, prev, signed_at)

@@ -113,4 +113,7 @@ def link_problem(event: Mapping[str, Any], expected_seq: int, prev_hash: str) ->
         return "prev_hash does not match the preceding event"
     if event["hash"] != event_hash(prev_hash, event):
         return "hash does not match the event's content"
+    recorded = event.get("canonical_data")  # absent from exports and older events
+    if recorded is not None and recorded != canonical_json(event["data"]):
+        return "data differs from the canonical text recorded with it"
     return None

@@ -6,15 +6,16 @@ million events that decoding, not the database, is the cost. Here:
 
 - times come as text from ``to_char(… AT TIME ZONE 'UTC', …)``, already in the canonical
   ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` form (PostgreSQL keeps microseconds, no more);
-- ``data`` comes as text and is parsed and re-encoded as canonical JSON (sorted keys,
-  compact) by orjson, three times faster than the standard library's C codec, which
-  remains the fallback for what orjson cannot do exactly (integers beyond 64 bits, very
-  deep nesting). PostgreSQL's own JSON text has spaces and orders keys by length, so it cannot
-  be passed through; a property test checks both encoders write the same text;
-- the other fields are text or integers: a JSONL line is one orjson call, a CSV line
-  one f-string. What the fast writers cannot do exactly takes the generic writer: for
-  JSONL, data orjson would not reproduce; for CSV, the rare row that PostgreSQL flags as
-  needing quoting or a formula escape;
+- ``data`` comes as the canonical JSON text recorded with the event
+  (``AuditEvent.canonical_data``, the exact text its hash covers), written as it is.
+  Events recorded before migration 0008 have none: their jsonb's text is parsed and
+  re-encoded as canonical JSON by orjson, with the standard library's C codec as the
+  fallback for what orjson cannot do exactly (integers beyond 64 bits, very deep
+  nesting). PostgreSQL's own JSON text has spaces and orders keys by length, so it
+  cannot be passed through; a property test checks both encoders write the same text;
+- the other fields are text or integers, formatted into the line by one f-string. A row
+  with text JSON would escape or a CSV cell to quote or neutralize (only tampering, or
+  the rare odd id, makes one) takes the generic writer; ``_holds`` finds them;
 - rows stream (libpq's chunked rows, ``cursor.stream``): PostgreSQL sends the next rows
   while Python formats the previous ones, on another CPU. A server-side cursor would make
   each ``FETCH`` wait for the server, which halved the rate. Each query covers a window
@@ -23,6 +24,9 @@ million events that decoding, not the database, is the cost. Here:
 
 Memory holds one window's checkpoints and ``FETCH`` rows. ``tests/bgcheck/audit/
 test_export.py`` checks that both paths write the same text, tampered rows included.
+The one difference: where ``canonical_data`` was edited apart from ``data`` (tampering),
+this path writes the edited text and the generic one re-encodes ``data``; ``audit verify``
+reports such an event.
 """
 
 from __future__ import annotations
@@ -49,20 +53,22 @@ WINDOW: Final = 20_000
 _NAMES: Final = STORED_FIELDS
 _COLUMNS: Final = (
     "seq, to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
-    "actor_kind, actor_id, action, target_type, target_id, request_id, data::text, "
-    "prev_hash, hash"
+    "actor_kind, actor_id, action, target_type, target_id, request_id, "
+    "coalesce(canonical_data, data::text), prev_hash, hash, canonical_data IS NULL"
 )
 # Constants only: every value is bound as a parameter (``_query``).
-_JSONL_SELECT: Final = f"SELECT {_COLUMNS} FROM audit_events"  # noqa: S608
-# CSV: a last column that is true when no text cell needs quoting (a comma, a quote, a
-# line break) or a formula escape (``export.FORMULA_STARTS`` at a cell's start: each cell
-# follows U+001F in the probe). A false alarm (a cell holding U+001F) only sends the row
-# down the generic path. ``seq`` and the time are digits; ``data`` is checked in Python.
-_PROBE: Final = (
-    "concat_ws(E'\\x1f', '', actor_kind, actor_id, action, target_type, target_id, "
-    "request_id, prev_hash, hash) !~ E'[\",\\r\\n]|\\x1f[=+@\\t\\r-]'"
-)
-_CSV_SELECT: Final = f"SELECT {_COLUMNS}, {_PROBE} FROM audit_events"  # noqa: S608
+_SELECT: Final = f"SELECT {_COLUMNS} FROM audit_events"  # noqa: S608
+# A row whose text JSON would escape, or whose CSV cells the csv module would quote or
+# ``export.neutralize`` would escape, takes the generic writer; in real events such text is
+# rare. ``_holds`` deletes the characters of a set from the row's UTF-8 and compares
+# lengths: one pass in C, where str.isprintable, a regular expression or a few two-character
+# ``in`` tests each cost as much as the rest of the line (the same probe in the query had
+# cost PostgreSQL more per row than the whole COPY of the ceiling). The sets are wider than
+# the rules (every control character; any "=", "+", "@" in CSV, not only at a cell's
+# start): a false alarm only sends a row down the slower, exact path.
+_JSON_SPECIAL: Final = bytes(range(0x20)) + b'"\\'
+_CSV_SPECIAL: Final = _JSON_SPECIAL + b"=+@"
+_CSV_COMMAS: Final = 9  # between the ten cells other than data
 _NONE: Final = sys.maxsize  # "no checkpoint left": greater than any seq
 
 _quote = json.encoder.encode_basestring  # C; json.dumps's own
@@ -100,10 +106,10 @@ def _canonical(text: str) -> str:
 
 
 def _query(
-    select: str, filters: ExportFilters, low: int, high: int, *, by_time: bool
+    filters: ExportFilters, low: int, high: int, *, by_time: bool
 ) -> tuple[str, dict[str, Any]]:
     """The export's conditions (as ``export.stream_events`` has them) on one window."""
-    sql = select + " WHERE seq BETWEEN %(low)s AND %(high)s"
+    sql = _SELECT + " WHERE seq BETWEEN %(low)s AND %(high)s"
     params: dict[str, Any] = {"low": low, "high": high}
     if by_time and filters.since is not None:
         sql, params["since"] = sql + " AND occurred_at >= %(since)s", filters.since
@@ -126,7 +132,7 @@ def _windows(span: SeqRange) -> Iterator[tuple[int, int]]:
 
 
 def _rows(
-    session: Session, select: str, filters: ExportFilters, span: SeqRange, low: int, high: int
+    session: Session, filters: ExportFilters, span: SeqRange, low: int, high: int
 ) -> Iterator[tuple[Any, ...]]:
     """One window's rows as tuples, streamed inside the session's transaction.
 
@@ -134,7 +140,7 @@ def _rows(
     rolls back, as an unfinished export's does anyway.
     """
     connection = session.connection().connection.driver_connection
-    sql, params = _query(select, filters, low, high, by_time=span.by_time)
+    sql, params = _query(filters, low, high, by_time=span.by_time)
     # SQLAlchemy types driver_connection Optional: None only once closed, never here.
     with connection.cursor() as cursor:  # type: ignore[union-attr]
         yield from cursor.stream(sql, params, size=FETCH)
@@ -145,6 +151,39 @@ def _event(row: tuple[Any, ...]) -> dict[str, Any]:
     event = dict(zip(_NAMES, row, strict=False))
     event["data"] = _decoder.decode(event["data"])
     return event
+
+
+def _holds(text: str, characters: bytes) -> bool:
+    """Whether ``text`` holds any of ``characters`` (ASCII)."""
+    data = text.encode()
+    return len(data.translate(None, characters)) != len(data)
+
+
+def _csv_line(row: tuple[Any, ...], exact: Callable[[Mapping[str, Any]], str]) -> str:
+    """One event as ``export.csv_lines`` writes it; ``exact`` (the generic writer) takes
+    the rare row with a cell to quote or to escape as a formula."""
+    seq, at, kind, actor, action, t_type, t_id, request, data, prev, hash_, older = row
+    if older:
+        data = _canonical(data)
+    # The cells around ``data``; a comma inside a cell shows as one comma too many.
+    cells = (
+        f"{seq},{at},{kind or ''},{actor or ''},{action or ''},{t_type or ''},{t_id or ''},"
+        f"{request or ''}"
+    )
+    hashes = f"{prev or ''},{hash_ or ''}"
+    probe = f"{cells},{hashes}"
+    if (
+        data[:1] != "{"  # an object, as recorded (tampered data could start like a formula)
+        or probe.count(",") != _CSV_COMMAS
+        or _holds(probe, _CSV_SPECIAL)
+        or probe[0] == "-"  # a negative seq
+        or ",-" in probe  # "-" is common inside cells (ids), a formula only at a start
+    ):
+        return exact(_event(row))
+    if '"' in data or "," in data:  # RFC 4180, as the csv module quotes
+        quoted = data.replace('"', '""')
+        return f'{cells},"{quoted}",{hashes}\r\n'
+    return f"{cells},{data},{hashes}\r\n"
 
 
 def csv_chunks(
@@ -164,18 +203,8 @@ def csv_chunks(
     yield header
     lines: list[str] = []
     for low, high in _windows(span):
-        for row in _rows(session, _CSV_SELECT, filters, span, low, high):
-            seq, at, kind, actor, action, t_type, t_id, request, data, prev, hash_, plain = row
-            data = _canonical(data)
-            if not plain or data[:1] != "{":  # an object, as recorded; else the exact path
-                lines.append(exact(_event(row)))
-            else:
-                if '"' in data or "," in data:  # RFC 4180, as the csv module quotes
-                    data = '"' + data.replace('"', '""') + '"'
-                lines.append(
-                    f"{seq},{at},{kind},{actor or ''},{action},{t_type or ''},{t_id or ''},"
-                    f"{request or ''},{data},{prev},{hash_}\r\n"
-                )
+        for row in _rows(session, filters, span, low, high):
+            lines.append(_csv_line(row, exact))
             if len(lines) >= FETCH:
                 stats.events += len(lines)
                 yield "".join(lines)
@@ -185,34 +214,33 @@ def csv_chunks(
         yield "".join(lines)
 
 
-def _event_line(row: tuple[Any, ...], exact: Callable[[Mapping[str, Any]], str]) -> bytes:
-    """One event as ``export.jsonl_record`` writes it (canonical JSON, keys sorted), in
-    UTF-8: a chunk of lines is decoded once, not line by line. ``exact`` (the generic
-    writer) takes what orjson cannot write exactly."""
-    seq, at, kind, actor, action, t_type, t_id, request, data, prev, hash_ = row
+def _quoted(text: str | None) -> str:
+    return "null" if text is None else f'"{text}"'
+
+
+def _event_line(row: tuple[Any, ...], exact: Callable[[Mapping[str, Any]], str]) -> str:
+    """One event as ``export.jsonl_record`` writes it (canonical JSON, keys sorted).
+
+    Text fields go between quotes as they are unless JSON would escape something in them;
+    ``exact`` (the generic writer) takes such a row. An f-string, not ``orjson.dumps`` of
+    a dict: sorting the keys of every line cost three times as much.
+    """
+    seq, at, kind, actor, action, t_type, t_id, request, data, prev, hash_, older = row
+    if older:
+        data = _canonical(data)
     try:
-        fast = orjson.dumps(
-            {
-                "action": action,
-                "actor_id": actor,
-                "actor_kind": kind,
-                "data": orjson.loads(data),
-                "hash": hash_,
-                "kind": "event",
-                "occurred_at": at,
-                "prev_hash": prev,
-                "request_id": request,
-                "seq": seq,
-                "target_id": t_id,
-                "target_type": t_type,
-            },
-            option=_ORJSON | orjson.OPT_APPEND_NEWLINE,
-        )
-        if _INEXACT not in fast:
-            return fast
-    except (orjson.JSONDecodeError, orjson.JSONEncodeError):
-        pass
-    return (exact(_event(row)) + "\n").encode()
+        probe = at + kind + action + prev + hash_ + (actor or "") + (t_type or "")
+        probe += (t_id or "") + (request or "")
+    except TypeError:  # a NOT NULL column read as null: only tampering does that
+        return exact(_event(row)) + "\n"
+    if _holds(probe, _JSON_SPECIAL):
+        return exact(_event(row)) + "\n"
+    return (
+        f'{{"action":"{action}","actor_id":{_quoted(actor)},"actor_kind":"{kind}",'
+        f'"data":{data},"hash":"{hash_}","kind":"event","occurred_at":"{at}",'
+        f'"prev_hash":"{prev}","request_id":{_quoted(request)},"seq":{seq},'
+        f'"target_id":{_quoted(t_id)},"target_type":{_quoted(t_type)}}}\n'
+    )
 
 
 def jsonl_chunks(
@@ -234,34 +262,31 @@ def jsonl_chunks(
     comes first.
     """
     yield header + "\n"
-    lines: list[bytes] = []
+    lines: list[str] = []
     for low, high in _windows(span):
-        pending = (
-            (seq, line.encode())
-            for seq, line in checkpoints(low - 1 if low == span.first else low, high)
-        )
-        signed, checkpoint = next(pending, (_NONE, b""))
+        pending = iter(checkpoints(low - 1 if low == span.first else low, high))
+        signed, checkpoint = next(pending, (_NONE, ""))
         events = signatures = 0
-        for row in _rows(session, _JSONL_SELECT, filters, span, low, high):
+        for row in _rows(session, filters, span, low, high):
             seq = row[0]
             while signed < seq:
                 lines.append(checkpoint)
                 signatures += 1
-                signed, checkpoint = next(pending, (_NONE, b""))
+                signed, checkpoint = next(pending, (_NONE, ""))
             lines.append(_event_line(row, exact))
             events += 1
             while signed == seq:
                 lines.append(checkpoint)
                 signatures += 1
-                signed, checkpoint = next(pending, (_NONE, b""))
+                signed, checkpoint = next(pending, (_NONE, ""))
             if len(lines) >= FETCH:
-                yield b"".join(lines).decode()
+                yield "".join(lines)
                 lines = []
         while signed != _NONE:  # signing events after the window's last exported one
             lines.append(checkpoint)
             signatures += 1
-            signed, checkpoint = next(pending, (_NONE, b""))
+            signed, checkpoint = next(pending, (_NONE, ""))
         stats.events += events
         stats.checkpoints += signatures
     if lines:
-        yield b"".join(lines).decode()
+        yield "".join(lines)

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlmodel import Session, col, select
 
-from bgcheck.audit.chain import GENESIS_HASH, ChainReport, event_hash
+from bgcheck.audit.chain import GENESIS_HASH, ChainReport, canonical_json, event_hash
 from bgcheck.audit.verification import merge, verify_items
 from bgcheck.models import AuditChainHead, AuditCheckpoint, AuditEvent, table_of, utcnow
 
@@ -96,6 +96,7 @@ def record(
         target_id=target.id if target else None,
         request_id=request_id,
         data=clean,
+        canonical_data=canonical_json(clean),
         prev_hash=head.hash,
         hash="",
     )

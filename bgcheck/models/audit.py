@@ -27,6 +27,10 @@ class AuditEvent(SQLModel, table=True):
     target_id: str | None = Field(default=None, max_length=64, index=True)
     request_id: str | None = Field(default=None, max_length=64)
     data: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDocument)
+    # ``data`` as the exact canonical JSON text the hash covers (NULL for events recorded
+    # before migration 0008). Verification checks that the two agree; the PostgreSQL
+    # export writes this text instead of re-encoding ``data`` (bgcheck.audit.pgstream).
+    canonical_data: str | None = Field(default=None, sa_type=sa.Text)
     # A unique predecessor: two writers can never both extend the same link.
     prev_hash: str = Field(max_length=64, unique=True)
     hash: str = Field(max_length=64, unique=True)

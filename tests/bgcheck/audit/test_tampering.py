@@ -37,6 +37,7 @@ FIELDS = (
     "target_id",
     "request_id",
     "data",
+    "canonical_data",
     "occurred_at",
     "prev_hash",
     "hash",
@@ -113,6 +114,8 @@ def shift_up_from(session: Session, seq: int) -> None:
 def changed(field: str, old: Any) -> Any:
     if field == "data":
         return {**old, "forged": True}
+    if field == "canonical_data":  # the hashed text edited apart from the data beside it
+        return old + " "
     if isinstance(old, datetime):
         return old + timedelta(microseconds=1)
     if field in ("prev_hash", "hash"):
@@ -219,3 +222,26 @@ def test_any_tampering_fails_verification_at_the_right_seq(
         session.expire_all()
         report = audit.verify(session, public_keys=keys)
         assert report.first_bad_seq == expected, (mutation, report)
+
+
+def test_events_from_before_the_canonical_text_still_verify(
+    engine: Engine,
+    signing_key: Ed25519PrivateKey,
+    tamper: Callable[[Session], AbstractContextManager[None]],
+) -> None:
+    """Events recorded before migration 0008 have no ``canonical_data``: their hash is
+    checked against ``data`` alone, as before."""
+    keys = [signing_key.public_key()]
+    with rolled_back(engine) as session:
+        seqs = build(session, signing_key, [{"note": "a"}, {}, {"count": 2}], {3})
+        with tamper(session):
+            session.execute(
+                sa.update(EVENTS).where(EVENTS.c.seq <= seqs[1]).values(canonical_data=None)
+            )
+        session.expire_all()
+        assert audit.verify(session, public_keys=keys).ok
+        with tamper(session):
+            statement = sa.update(EVENTS).where(EVENTS.c.seq == seqs[0])
+            session.execute(statement.values(data={"note": "b"}))
+        session.expire_all()
+        assert audit.verify(session, public_keys=keys).first_bad_seq == seqs[0]
