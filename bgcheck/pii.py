@@ -5,6 +5,11 @@ Each case gets its own data key, wrapped by the keyring's active KEK and kept in
 column and the case id; documents are bound to their own row id. Blind indexes are
 computed here too, so searching never decrypts. Code outside this module and
 ``bgcheck.vault`` never sees a key or a ciphertext.
+
+Unwrapped data keys are remembered briefly (``KeyCache``, keyed by the wrapped bytes read
+from the row): a reviewer reloading a list page does not unwrap the same 50 keys again.
+Retention's purge calls ``forget_keys`` so this process drops a shredded case's key at
+once; other processes let it go within the cache's TTL (docs/vault.md, "The key cache").
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ import contextlib
 import threading
 import time
 import uuid
-from collections.abc import Callable, Collection
+import weakref
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -24,10 +30,11 @@ from sqlmodel import Session, col, select
 from bgcheck.errors import Conflict
 from bgcheck.keys import load_keyring
 from bgcheck.logs import get_logger
-from bgcheck.models import Candidate, CaseDocument, CaseKey, DocumentKind, utcnow
+from bgcheck.models import Candidate, CaseDocument, CaseKey, DocumentKind, table_of, utcnow
 from bgcheck.settings import Settings, SettingsError
 from bgcheck.vault import (
     DataKey,
+    KeyCache,
     KeyNotFound,
     Keyring,
     NormalizationError,
@@ -40,7 +47,7 @@ from bgcheck.vault import (
     ssn_index,
     ssn_last4,
     unseal_json,
-    unseal_text,
+    unseal_texts,
     unwrap,
     wrap,
 )
@@ -52,6 +59,11 @@ DOCUMENTS = "case_documents"
 RELOAD_INTERVAL_SECONDS = 5.0
 
 log = get_logger(__name__)
+
+# Every vault of this process, so that retention's purge can drop a shredded case's key
+# from each one's cache (``forget_keys``); weak, so a vault still goes when unused.
+_vaults: weakref.WeakSet[Vault] = weakref.WeakSet()
+_vaults_lock = threading.Lock()
 
 
 class Shredded(Conflict):
@@ -73,6 +85,10 @@ class Contact:
         return " ".join(parts) or None
 
 
+NO_CONTACT = Contact(None, None, None)
+"""A case without a readable contact (none given, or shredded); frozen, so one serves all."""
+
+
 class Vault:
     """Bound to one keyring; one per process (``app.state.vault``, the worker's).
 
@@ -80,19 +96,34 @@ class Vault:
     re-wraps data keys under a KEK that processes started earlier do not have yet; with
     ``reload`` such a process picks up the new keyring on the first key it cannot find,
     instead of failing every read of a re-wrapped case until it is restarted.
+
+    ``key_cache`` remembers unwrapped data keys (a default ``KeyCache`` if not given).
     """
 
-    def __init__(self, keyring: Keyring, *, reload: Callable[[], Keyring] | None = None) -> None:
+    def __init__(
+        self,
+        keyring: Keyring,
+        *,
+        reload: Callable[[], Keyring] | None = None,
+        key_cache: KeyCache | None = None,
+    ) -> None:
         self.keyring = keyring
         self._index_root = keyring.blind_index_root_key
         self._reload = reload
         self._reload_lock = threading.Lock()
         self._reloaded_at = float("-inf")
+        self.key_cache = key_cache if key_cache is not None else KeyCache()
+        with _vaults_lock:
+            _vaults.add(self)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Vault:
         """The vault of this process, reloading its keyring from the same settings."""
-        return cls(load_keyring(settings), reload=lambda: load_keyring(settings))
+        return cls(
+            load_keyring(settings),
+            reload=lambda: load_keyring(settings),
+            key_cache=KeyCache(ttl_seconds=settings.vault_key_cache_seconds),
+        )
 
     # -- keys ---------------------------------------------------------------------------
 
@@ -109,13 +140,19 @@ class Vault:
         return self._unwrap(row.wrapped, case_id)
 
     def _unwrap(self, stored: bytes, case_id: uuid.UUID) -> DataKey:
+        """``stored`` is the wrapped key just read from the case's row, never a remembered one."""
+        dek = self.key_cache.get(case_id, stored)
+        if dek is not None:
+            return dek
         wrapped = WrappedKey.from_bytes(stored)
         try:
-            return unwrap(self.keyring, wrapped, case_id=case_id)
+            dek = unwrap(self.keyring, wrapped, case_id=case_id)
         except KeyNotFound:
             if not self._reload_for(wrapped.kek_id):
                 raise
-            return unwrap(self.keyring, wrapped, case_id=case_id)
+            dek = unwrap(self.keyring, wrapped, case_id=case_id)
+        self.key_cache.put(case_id, stored, dek)
+        return dek
 
     def _reload_for(self, kek_id: str) -> bool:
         """Re-read the keyring (at most once per interval); True if it now has ``kek_id``."""
@@ -133,6 +170,9 @@ class Vault:
                     log.warning("could not reload the keyring", error=str(exc))
                     return False
                 self.keyring, self._index_root = fresh, fresh.blind_index_root_key
+                # Keys unwrapped under the old keyring are not answers of the new one (a
+                # KEK may have been retired meanwhile): start the cache afresh.
+                self.key_cache.clear()
                 log.info("reloaded the keyring", active_kek=fresh.active_kek_id)
             return _has_kek(self.keyring, kek_id)
 
@@ -187,7 +227,7 @@ class Vault:
         if dek is not None:
             row = session.get(Candidate, case_id)
             if row is None:
-                return Contact(None, None, None)
+                return NO_CONTACT
             return self._contact(
                 case_id, dek, row.given_name, row.family_name, row.email, row.ssn_last4
             )
@@ -198,31 +238,18 @@ class Vault:
     ) -> dict[uuid.UUID, Contact]:
         """The contacts of many cases in one query (a list page): no query per case.
 
-        Reads only the sealed columns and the wrapped key, not whole rows, so rendering a
-        page costs one round trip plus the AES-GCM work (see bench/vault.py).
+        One round trip (``_CONTACTS_OF``) plus the AES-GCM work, with the keys unwrapped
+        for an earlier read taken from the key cache (see bench/vault.py).
         """
-        found = {case_id: Contact(None, None, None) for case_id in case_ids}
+        found = dict.fromkeys(case_ids, NO_CONTACT)
         if not found:
             return found
         ids = list(found)
-        # One id (a case page) compiles and runs measurably faster as = than as IN.
-        matches = (
-            col(Candidate.case_id) == ids[0] if len(ids) == 1 else col(Candidate.case_id).in_(ids)
-        )
-        # SQLAlchemy's own select: SQLModel's is typed for at most four columns.
-        statement = (
-            sa.select(
-                col(Candidate.case_id),
-                col(Candidate.given_name),
-                col(Candidate.family_name),
-                col(Candidate.email),
-                col(Candidate.ssn_last4),
-                col(CaseKey.wrapped),
-            )
-            .outerjoin(CaseKey, col(CaseKey.case_id) == col(Candidate.case_id))
-            .where(matches)
-        )
-        for case_id, given_name, family_name, email, last4, wrapped in session.execute(statement):
+        if len(ids) == 1:  # a case page: = compiles and runs measurably faster than IN
+            rows = session.execute(_CONTACT_OF, {"case_id": ids[0]})
+        else:
+            rows = session.execute(_CONTACTS_OF, {"case_ids": ids})
+        for case_id, given_name, family_name, email, last4, wrapped in rows:
             if wrapped is None:
                 continue  # shredded: the fields are unreadable (and nulled by retention)
             if given_name is None and family_name is None and email is None:
@@ -240,11 +267,19 @@ class Vault:
         email: bytes | None,
         last4: bytes | None,
     ) -> Contact:
+        opened = unseal_texts(
+            dek,
+            {
+                "given_name": given_name,
+                "family_name": family_name,
+                "email": email,
+                "ssn_last4": last4,
+            },
+            table=CANDIDATES,
+            row_id=case_id,
+        )
         return Contact(
-            self._open(dek, case_id, "given_name", given_name),
-            self._open(dek, case_id, "family_name", family_name),
-            self._open(dek, case_id, "email", email),
-            self._open(dek, case_id, "ssn_last4", last4),
+            opened["given_name"], opened["family_name"], opened["email"], opened["ssn_last4"]
         )
 
     def details(self, session: Session, case_id: uuid.UUID) -> dict[str, Any]:
@@ -347,11 +382,44 @@ class Vault:
     def _seal(dek: DataKey, case_id: uuid.UUID, column: str, value: str) -> bytes:
         return seal(dek, value, table=CANDIDATES, column=column, row_id=case_id)
 
-    @staticmethod
-    def _open(dek: DataKey, case_id: uuid.UUID, column: str, sealed: bytes | None) -> str | None:
-        if sealed is None:
-            return None
-        return unseal_text(dek, sealed, table=CANDIDATES, column=column, row_id=case_id)
+
+def _contacts_statement() -> tuple[sa.Select[Any], sa.Select[Any]]:
+    """What ``Vault.contacts`` runs, for one case and for many: built once per process.
+
+    Building the select, and its cache key from a page's 50 literal ids, cost as much as
+    running it; the ids are bound at execution instead (an expanding IN). Core columns, not
+    the models' attributes, so the rows come back as plain tuples without the ORM's result
+    processing. Only the sealed columns and the wrapped key are read, not whole rows.
+    """
+    candidates, keys = table_of(Candidate), table_of(CaseKey)
+    statement = sa.select(
+        candidates.c.case_id,
+        candidates.c.given_name,
+        candidates.c.family_name,
+        candidates.c.email,
+        candidates.c.ssn_last4,
+        keys.c.wrapped,
+    ).outerjoin(keys, keys.c.case_id == candidates.c.case_id)
+    return (
+        statement.where(candidates.c.case_id == sa.bindparam("case_id")),
+        statement.where(candidates.c.case_id.in_(sa.bindparam("case_ids", expanding=True))),
+    )
+
+
+_CONTACT_OF, _CONTACTS_OF = _contacts_statement()
+
+
+def forget_keys(case_ids: Iterable[uuid.UUID]) -> None:
+    """Drop these cases' data keys from the key cache of every vault of this process.
+
+    Retention calls this as it destroys the cases' wrapped keys. The cache could not serve
+    them anyway (a hit needs the wrapped bytes, now deleted); this only stops keeping them.
+    """
+    case_ids = list(case_ids)
+    with _vaults_lock:
+        vaults = list(_vaults)
+    for vault in vaults:
+        vault.key_cache.forget(case_ids)
 
 
 def _has_kek(keyring: Keyring, kek_id: str) -> bool:

@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     retention_auto_apply: bool = Field(
         default=False, description="Let the worker purge due cases daily (else dry-run only)."
     )
+    # A process reuses a case's unwrapped data key for this long (0: never), so reloading a
+    # list page does not unwrap its 50 keys again; the bound on how long another process
+    # keeps a shredded case's key in memory (docs/vault.md, "The key cache").
+    vault_key_cache_seconds: float = Field(default=60.0, ge=0, le=3600)
     # A checkpoint signs the audit chain when this many events wait, or when the oldest
     # unsigned one is this old: the window in which a rewrite would go unnoticed.
     audit_checkpoint_every_events: int = Field(default=1000, ge=1, le=1_000_000)

@@ -20,7 +20,7 @@ from typing import Final
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from bgcheck import audit
+from bgcheck import audit, pii
 from bgcheck.logs import get_logger
 from bgcheck.models import (
     Candidate,
@@ -141,6 +141,9 @@ def purge_case(
         return False
     had_key = session.get(CaseKey, case_id) is not None
     session.execute(sa.delete(CaseKey).where(col(CaseKey.case_id) == case_id))
+    # This process's vaults stop keeping the key now, not when their cache would drop it.
+    # Safe before the commit: forgetting a key only costs a rollback one unwrap later.
+    pii.forget_keys([case_id])
     documents = session.exec(
         sa.delete(CaseDocument).where(col(CaseDocument.case_id) == case_id)
     ).rowcount

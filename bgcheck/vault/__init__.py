@@ -28,6 +28,7 @@ from bgcheck.vault.envelope import (
     unseal,
     unseal_json,
     unseal_text,
+    unseal_texts,
     unwrap,
     wrap,
 )
@@ -40,6 +41,7 @@ from bgcheck.vault.errors import (
     VaultError,
 )
 from bgcheck.vault.framing import RowId
+from bgcheck.vault.key_cache import KeyCache
 from bgcheck.vault.keyring import Kek, Keyring, load_or_create_keyring, rotate_keyring_file
 from bgcheck.vault.masking import (
     mask_date,
@@ -60,6 +62,7 @@ __all__ = [
     "DataKey",
     "DecryptionError",
     "Kek",
+    "KeyCache",
     "KeyNotFound",
     "Keyring",
     "KeyringError",
@@ -91,6 +94,7 @@ __all__ = [
     "unseal",
     "unseal_json",
     "unseal_text",
+    "unseal_texts",
     "unwrap",
     "wrap",
 ]

@@ -1,4 +1,4 @@
-"""The vault's repository layer: batch contacts, shredded cases, keyring reloads."""
+"""The vault's repository layer: batch contacts, shredded cases, keyring reloads, key cache."""
 
 from __future__ import annotations
 
@@ -9,10 +9,17 @@ import pytest
 from sqlmodel import Session, delete
 
 from bgcheck.models import CaseKey, utcnow
-from bgcheck.pii import Contact, Shredded, Vault
+from bgcheck.pii import NO_CONTACT, Contact, Shredded, Vault, forget_keys
 from bgcheck.services.cases import CaseContext
 from bgcheck.settings import Settings
-from bgcheck.vault import KeyNotFound, Keyring, rotate_keyring_file
+from bgcheck.vault import (
+    DecryptionError,
+    KeyNotFound,
+    Keyring,
+    WrappedKey,
+    rewrap,
+    rotate_keyring_file,
+)
 from workflow import Role
 
 from support.cases import CASE, case_context, new_case
@@ -81,3 +88,117 @@ def test_a_vault_reloads_its_keyring_once_for_an_unknown_kek(
     with pytest.raises(KeyNotFound):
         stale.contact(db, orphan)
     assert len(reloads) <= 2  # at most one reload per interval, however many reads fail
+
+
+# -- the key cache ----------------------------------------------------------------------------
+
+
+def stored_key(db: Session, case_id: uuid.UUID) -> bytes:
+    row = db.get(CaseKey, case_id)
+    assert row is not None
+    return row.wrapped
+
+
+def test_a_page_read_again_reuses_the_keys_unwrapped_the_first_time(
+    db: Session, ctx: CaseContext
+) -> None:
+    hr = make_actor(db, Role.HR)
+    ids = [new_case(db, ctx, hr, utcnow()) for _ in range(3)]
+    assert ctx.vault.contacts(db, ids) == dict.fromkeys(ids, EXPECTED)
+    remembered = {
+        case_id: ctx.vault.key_cache.get(case_id, stored_key(db, case_id)) for case_id in ids
+    }
+    assert all(remembered.values())
+    assert ctx.vault.contacts(db, ids) == dict.fromkeys(ids, EXPECTED)
+    # A fresh unwrap would build a new key object: these are the ones the first read made.
+    assert all(ctx.vault.key(db, case_id) is remembered[case_id] for case_id in ids)
+
+
+def test_a_re_wrapped_key_is_unwrapped_again(db: Session, ctx: CaseContext) -> None:
+    rotated = ctx.vault.keyring.rotate()
+    vault = Vault(rotated)
+    hr = make_actor(db, Role.HR)
+    case_id = new_case(db, ctx, hr, utcnow())
+    before = vault.key(db, case_id)
+    row = db.get(CaseKey, case_id)
+    assert row is not None
+    moved = rewrap(rotated, WrappedKey.from_bytes(row.wrapped), case_id=case_id)
+    row.kek_id, row.wrapped = moved.kek_id, moved.to_bytes()
+    db.add(row)
+    db.flush()
+    after = vault.key(db, case_id)
+    assert after is not before
+    assert (after.id, after.key) == (before.id, before.key)  # rotation keeps the data key
+    assert vault.contact(db, case_id) == EXPECTED
+
+
+def test_a_tampered_wrapped_key_is_refused_even_with_the_original_cached(
+    db: Session, ctx: CaseContext
+) -> None:
+    hr = make_actor(db, Role.HR)
+    case_id = new_case(db, ctx, hr, utcnow())
+    assert ctx.vault.contact(db, case_id) == EXPECTED
+    row = db.get(CaseKey, case_id)
+    assert row is not None
+    row.wrapped = row.wrapped[:-1] + bytes([row.wrapped[-1] ^ 1])
+    db.add(row)
+    db.flush()
+    with pytest.raises(DecryptionError):
+        ctx.vault.contact(db, case_id)
+
+
+def test_a_case_shredded_elsewhere_stays_unreadable_though_its_key_is_cached(
+    db: Session, ctx: CaseContext
+) -> None:
+    """Another process purged the case: this one's cache still holds the key, unreachably."""
+    hr = make_actor(db, Role.HR)
+    case_id = new_case(db, ctx, hr, utcnow())
+    wrapped = stored_key(db, case_id)
+    assert ctx.vault.contacts(db, [case_id]) == {case_id: EXPECTED}
+    db.exec(delete(CaseKey).where(CaseKey.case_id == case_id))  # type: ignore[call-overload]
+    db.expire_all()
+    assert ctx.vault.key_cache.get(case_id, wrapped) is not None
+    assert ctx.vault.contacts(db, [case_id]) == {case_id: NO_CONTACT}
+    assert ctx.vault.contact(db, case_id) == NO_CONTACT
+    with pytest.raises(Shredded):
+        ctx.vault.key(db, case_id)
+    with pytest.raises(Shredded):
+        ctx.vault.details(db, case_id)
+
+
+def test_forget_keys_reaches_every_vault_of_the_process(db: Session, ctx: CaseContext) -> None:
+    other = Vault(ctx.vault.keyring)
+    hr = make_actor(db, Role.HR)
+    case_id, kept = new_case(db, ctx, hr, utcnow()), new_case(db, ctx, hr, utcnow())
+    for vault in (ctx.vault, other):
+        vault.contacts(db, [case_id, kept])
+    forget_keys([case_id])
+    for vault in (ctx.vault, other):
+        assert vault.key_cache.get(case_id, stored_key(db, case_id)) is None
+        assert vault.key_cache.get(kept, stored_key(db, kept)) is not None
+
+
+def test_the_cache_lifetime_is_a_setting_and_zero_turns_it_off(
+    db: Session, ctx: CaseContext, tmp_path: Path, keyring_file: Path
+) -> None:
+    settings = Settings(data_dir=tmp_path, keyring_file=keyring_file, vault_key_cache_seconds=0)
+    vault = Vault.from_settings(settings)
+    assert vault.key_cache.ttl_seconds == 0
+    assert Vault.from_settings(ctx.settings).key_cache.ttl_seconds == 60
+    hr = make_actor(db, Role.HR)
+    case_id = new_case(db, ctx, hr, utcnow())
+    assert vault.contact(db, case_id) == EXPECTED
+    assert vault.key(db, case_id) is not vault.key(db, case_id)
+
+
+def test_a_keyring_reload_starts_the_cache_afresh(
+    db: Session, ctx: CaseContext, keyring_file: Path
+) -> None:
+    stale = Vault(ctx.vault.keyring, reload=lambda: Keyring.load(keyring_file))
+    hr = make_actor(db, Role.HR)
+    earlier = new_case(db, ctx, hr, utcnow())
+    key = stale.key(db, earlier)
+    fresh = CaseContext.from_settings(ctx.settings, Vault(rotate_keyring_file(keyring_file)))
+    stale.key(db, new_case(db, fresh, hr, utcnow()))  # an unknown KEK: reloads
+    assert stale.key_cache.get(earlier, stored_key(db, earlier)) is None
+    assert stale.key(db, earlier) is not key

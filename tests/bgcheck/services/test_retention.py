@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 from bgcheck.actors import Actor
 from bgcheck.db import session_scope
 from bgcheck.models import AuditEvent, Candidate, Case, CaseDocument, CaseKey
-from bgcheck.pii import Contact, Shredded
+from bgcheck.pii import Contact, Shredded, Vault
 from bgcheck.services import cases as case_service
 from bgcheck.services import retention
 from bgcheck.services.cases import CaseContext
@@ -190,6 +190,30 @@ def test_purge_shreds_the_pii_and_keeps_the_case_and_its_history(
     }
     # Purging again changes nothing and records nothing.
     assert not retention.purge_case(db, TEST_ACTOR, case_id=case_id, policy=POLICY, now=NOW)
+
+
+def test_purge_drops_the_case_key_from_every_key_cache_of_this_process(
+    db: Session, ctx: CaseContext
+) -> None:
+    people = staff(db)
+    case_id = cancelled(db, ctx, people, NOW - timedelta(days=400))
+    kept = cancelled(db, ctx, people, NOW - timedelta(days=10))  # not due
+    other = Vault(ctx.vault.keyring)  # e.g. the embedded worker's, beside the API's
+    stored: dict[uuid.UUID, bytes] = {}
+    for some_id in (case_id, kept):
+        row = db.get(CaseKey, some_id)
+        assert row is not None
+        stored[some_id] = row.wrapped
+    for vault in (ctx.vault, other):
+        vault.contacts(db, [case_id, kept])
+        assert vault.key_cache.get(case_id, stored[case_id]) is not None
+
+    assert retention.purge_case(db, TEST_ACTOR, case_id=case_id, policy=POLICY, now=NOW)
+    for vault in (ctx.vault, other):
+        assert vault.key_cache.get(case_id, stored[case_id]) is None
+        assert vault.key_cache.get(kept, stored[kept]) is not None
+    db.expire_all()
+    assert ctx.vault.contact(db, case_id) == Contact(None, None, None)
 
 
 def test_purge_rechecks_the_rule_under_the_lock(db: Session, ctx: CaseContext) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 
 import pytest
@@ -14,6 +15,7 @@ from bgcheck.vault import (
     DecryptionError,
     KeyNotFound,
     Keyring,
+    RowId,
     WrappedKey,
     rewrap,
     seal,
@@ -21,6 +23,7 @@ from bgcheck.vault import (
     unseal,
     unseal_json,
     unseal_text,
+    unseal_texts,
     unwrap,
     wrap,
 )
@@ -185,6 +188,91 @@ def test_data_key_repr_shows_only_its_id() -> None:
     assert repr(DEK.key) not in text
 
 
+# -- several fields of one row (a list page) ----------------------------------------------
+
+COLUMNS = ("given_name", "family_name", "email", "ssn_last4")
+
+
+def sealed_row(values: dict[str, str | None], row_id: RowId = ROW) -> dict[str, bytes | None]:
+    """A candidate row's columns as the vault stores them (None: nothing stored)."""
+    sealed: dict[str, bytes | None] = dict.fromkeys(values)
+    for column, value in values.items():
+        if value is not None:
+            sealed[column] = seal(DEK, value, table="candidates", column=column, row_id=row_id)
+    return sealed
+
+
+@given(st.lists(st.none() | st.text(), min_size=len(COLUMNS), max_size=len(COLUMNS)), st.uuids())
+def test_the_fields_of_a_row_open_together_as_they_open_one_by_one(
+    values: list[str | None], row_id: uuid.UUID
+) -> None:
+    plain = dict(zip(COLUMNS, values, strict=True))
+    sealed = sealed_row(plain, row_id)
+    opened = unseal_texts(DEK, sealed, table="candidates", row_id=row_id)
+    assert opened == plain
+    one_by_one = {
+        column: None
+        if value is None
+        else unseal_text(DEK, value, table="candidates", column=column, row_id=row_id)
+        for column, value in sealed.items()
+    }
+    assert opened == one_by_one
+
+
+@given(st.permutations(COLUMNS))
+def test_fields_swapped_between_the_columns_of_a_row_are_refused(order: list[str]) -> None:
+    assume(tuple(order) != COLUMNS)
+    sealed = sealed_row({column: "Pat" for column in COLUMNS})
+    swapped = {column: sealed[moved] for column, moved in zip(COLUMNS, order, strict=True)}
+    with pytest.raises(DecryptionError):
+        unseal_texts(DEK, swapped, table="candidates", row_id=ROW)
+
+
+@given(st.uuids(), st.sampled_from(COLUMNS))
+def test_a_field_moved_from_another_row_is_refused(other: uuid.UUID, column: str) -> None:
+    assume(other != ROW)
+    sealed = sealed_row({name: "Pat" for name in COLUMNS})
+    with pytest.raises(DecryptionError):  # the whole row read as another row
+        unseal_texts(DEK, sealed, table="candidates", row_id=other)
+    sealed[column] = seal(DEK, "Pat", table="candidates", column=column, row_id=other)
+    with pytest.raises(DecryptionError):  # one field copied in from another row
+        unseal_texts(DEK, sealed, table="candidates", row_id=ROW)
+
+
+@given(st.sampled_from(COLUMNS), st.data())
+def test_any_flipped_byte_in_any_field_of_a_row_is_refused(
+    column: str, data: st.DataObject
+) -> None:
+    sealed = sealed_row({name: "Pat Candidate" for name in COLUMNS})
+    value = bytearray(sealed[column] or b"")
+    position = data.draw(st.integers(min_value=0, max_value=len(value) - 1))
+    value[position] ^= data.draw(st.integers(min_value=1, max_value=255))
+    sealed[column] = bytes(value)
+    with pytest.raises(DecryptionError):
+        unseal_texts(DEK, sealed, table="candidates", row_id=ROW)
+
+
+def test_the_fields_of_a_row_under_another_data_key_are_refused() -> None:
+    sealed = sealed_row({"email": "pat@example.org"})
+    with pytest.raises(DecryptionError, match="different data key"):
+        unseal_texts(DataKey.generate(), sealed, table="candidates", row_id=ROW)
+    impostor = DataKey(id=DEK.id, key=DataKey.generate().key)
+    with pytest.raises(DecryptionError):
+        unseal_texts(impostor, sealed, table="candidates", row_id=ROW)
+
+
+def test_a_field_sealed_by_an_independent_writer_opens() -> None:
+    """Pins the read side of the documented associated data, whichever reader opens it."""
+    nonce = secrets.token_bytes(12)
+    header = bytes([0x01]) + DEK.id
+    aad = frame(b"bgcheck.vault.field", header, b"candidates", b"email", str(ROW).encode())
+    stored = header + nonce + AESGCM(DEK.key).encrypt(nonce, b"pat@example.org", aad)
+    place = {"table": "candidates", "column": "email", "row_id": ROW}
+    assert unseal_text(DEK, stored, **place) == "pat@example.org"
+    opened = unseal_texts(DEK, {"email": stored}, table="candidates", row_id=str(ROW))
+    assert opened == {"email": "pat@example.org"}
+
+
 # -- data keys ------------------------------------------------------------------------------
 
 
@@ -202,6 +290,17 @@ def test_wrapped_key_records_the_active_kek() -> None:
     stored = wrapped.to_bytes()
     assert stored[0] == 0x01
     assert stored[2 : 2 + stored[1]].decode() == KEYRING.active_kek_id
+
+
+def test_a_data_key_wrapped_by_an_independent_writer_unwraps() -> None:
+    """Pins the documented associated data of a wrapped key."""
+    kek = KEYRING.active_kek
+    header = bytes([0x01, len(kek.id)]) + kek.id.encode() + DEK.id
+    nonce = secrets.token_bytes(12)
+    aad = frame(b"bgcheck.vault.dek", header, str(ROW).encode())
+    stored = header + nonce + AESGCM(kek.key).encrypt(nonce, DEK.key, aad)
+    opened = unwrap(KEYRING, WrappedKey.from_bytes(stored), case_id=ROW)
+    assert (opened.id, opened.key) == (DEK.id, DEK.key)
 
 
 @given(st.uuids(), st.uuids())
