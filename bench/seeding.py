@@ -55,7 +55,6 @@ from bgcheck.vault import (
     Keyring,
     email_index,
     name_dob_index,
-    seal,
     seal_json,
     ssn_index,
     ssn_last4,
@@ -341,16 +340,13 @@ def _bulk_rows(keyring: Keyring, count: int, disclosure_version: str) -> list[di
         given, family = GIVEN_NAMES[n % len(GIVEN_NAMES)], f"Candidate{n:06d}"
         email = f"candidate.{n:06d}@example.org"
 
-        def sealed(
-            column: str, value: str, dek: DataKey = dek, case_id: uuid.UUID = case_id
-        ) -> bytes:
-            return seal(dek, value, table=CANDIDATES, column=column, row_id=case_id)
-
+        contact = {"given_name": given, "family_name": family, "email": email, "ssn_last4": None}
         candidate: dict[str, Any] = {
             "case_id": case_id,
-            "given_name": sealed("given_name", given),
-            "family_name": sealed("family_name", family),
-            "email": sealed("email", email),
+            "contact": None,  # sealed below, once the SSN's last digits are known
+            "given_name": None,
+            "family_name": None,
+            "email": None,
             "email_index": email_index(root, email),
             "details": None,
             "ssn_last4": None,
@@ -371,10 +367,14 @@ def _bulk_rows(keyring: Keyring, count: int, disclosure_version: str) -> list[di
                 "details": seal_json(
                     dek, details, table=CANDIDATES, column="details", row_id=case_id
                 ),
-                "ssn_last4": sealed("ssn_last4", ssn_last4(ssn) or ""),
                 "ssn_index": ssn_index(root, ssn),
                 "name_dob_index": name_dob_index(root, family, born),
             }
+        if ssn is not None:
+            contact["ssn_last4"] = ssn_last4(ssn)
+        candidate["contact"] = seal_json(
+            dek, contact, table=CANDIDATES, column="contact", row_id=case_id
+        )
         key = {
             "case_id": case_id,
             "kek_id": wrapped.kek_id,

@@ -22,7 +22,7 @@ import weakref
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Final
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -34,6 +34,7 @@ from bgcheck.models import Candidate, CaseDocument, CaseKey, DocumentKind, table
 from bgcheck.settings import Settings, SettingsError
 from bgcheck.vault import (
     DataKey,
+    DecryptionError,
     KeyCache,
     KeyNotFound,
     Keyring,
@@ -42,7 +43,6 @@ from bgcheck.vault import (
     WrappedKey,
     email_index,
     name_dob_index,
-    seal,
     seal_json,
     ssn_index,
     ssn_last4,
@@ -87,6 +87,15 @@ class Contact:
 
 NO_CONTACT = Contact(None, None, None)
 """A case without a readable contact (none given, or shredded); frozen, so one serves all."""
+
+# The contact's fields, in ``Contact`` order: sealed together in ``candidates.contact``.
+CONTACT_FIELDS: Final = ("given_name", "family_name", "email", "ssn_last4")
+
+
+def _text_or_none(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise DecryptionError("candidates.contact: a field is not text")
 
 
 class Vault:
@@ -189,9 +198,8 @@ class Vault:
         email: str,
     ) -> Candidate:
         row = session.get(Candidate, case_id) or Candidate(case_id=case_id)
-        row.given_name = self._seal(dek, case_id, "given_name", given_name)
-        row.family_name = self._seal(dek, case_id, "family_name", family_name)
-        row.email = self._seal(dek, case_id, "email", email)
+        before = self._row_contact(dek, row)
+        self._store(dek, row, Contact(given_name, family_name, email, before.ssn_last4))
         row.email_index = email_index(self._index_root, email)
         row.updated_at = utcnow()
         session.add(row)
@@ -211,26 +219,36 @@ class Vault:
     ) -> None:
         """The consent's PII: names (again, as the candidate typed them), DOB, SSN, the rest."""
         row = session.get(Candidate, case_id) or Candidate(case_id=case_id)
-        row.given_name = self._seal(dek, case_id, "given_name", given_name)
-        row.family_name = self._seal(dek, case_id, "family_name", family_name)
+        before = self._row_contact(dek, row)
+        self._store(dek, row, Contact(given_name, family_name, before.email, ssn_last4(ssn)))
         payload = {**details, "date_of_birth": date_of_birth.isoformat(), "ssn": ssn}
         row.details = seal_json(dek, payload, table=CANDIDATES, column="details", row_id=case_id)
-        last4 = ssn_last4(ssn)
-        row.ssn_last4 = self._seal(dek, case_id, "ssn_last4", last4) if last4 else None
         row.ssn_index = ssn_index(self._index_root, ssn)
         row.name_dob_index = name_dob_index(self._index_root, family_name, date_of_birth)
         row.updated_at = utcnow()
         session.add(row)
 
+    @staticmethod
+    def _store(dek: DataKey, row: Candidate, contact: Contact) -> None:
+        """The contact as one sealed value (one AES-GCM operation to read, not four); the
+        columns of one field each, from before migration 0009, are emptied."""
+        fields = {name: getattr(contact, name) for name in CONTACT_FIELDS}
+        row.contact = seal_json(dek, fields, table=CANDIDATES, column="contact", row_id=row.case_id)
+        row.given_name = row.family_name = row.email = row.ssn_last4 = None
+
+    def _row_contact(self, dek: DataKey, row: Candidate) -> Contact:
+        return self._contact(
+            row.case_id,
+            dek,
+            row.contact,
+            (row.given_name, row.family_name, row.email, row.ssn_last4),
+        )
+
     def contact(self, session: Session, case_id: uuid.UUID, dek: DataKey | None = None) -> Contact:
         """Name and email; empty once retention shredded the case, so lists still render."""
         if dek is not None:
             row = session.get(Candidate, case_id)
-            if row is None:
-                return NO_CONTACT
-            return self._contact(
-                case_id, dek, row.given_name, row.family_name, row.email, row.ssn_last4
-            )
+            return NO_CONTACT if row is None else self._row_contact(dek, row)
         return self.contacts(session, [case_id])[case_id]
 
     def contacts(
@@ -238,8 +256,8 @@ class Vault:
     ) -> dict[uuid.UUID, Contact]:
         """The contacts of many cases in one query (a list page): no query per case.
 
-        One round trip (``_CONTACTS_OF``) plus the AES-GCM work, with the keys unwrapped
-        for an earlier read taken from the key cache (see bench/vault.py).
+        One round trip (``_CONTACTS_OF``) plus one AES-GCM operation per case, with the
+        keys unwrapped for an earlier read taken from the key cache (see bench/vault.py).
         """
         found = dict.fromkeys(case_ids, NO_CONTACT)
         if not found:
@@ -249,38 +267,31 @@ class Vault:
             rows = session.execute(_CONTACT_OF, {"case_id": ids[0]})
         else:
             rows = session.execute(_CONTACTS_OF, {"case_ids": ids})
-        for case_id, given_name, family_name, email, last4, wrapped in rows:
+        for case_id, contact, given_name, family_name, email, last4, wrapped in rows:
             if wrapped is None:
                 continue  # shredded: the fields are unreadable (and nulled by retention)
-            if given_name is None and family_name is None and email is None:
+            legacy = (given_name, family_name, email, last4)
+            if contact is None and legacy == (None, None, None, None):
                 continue
             dek = self._unwrap(wrapped, case_id)
-            found[case_id] = self._contact(case_id, dek, given_name, family_name, email, last4)
+            found[case_id] = self._contact(case_id, dek, contact, legacy)
         return found
 
+    @staticmethod
     def _contact(
-        self,
         case_id: uuid.UUID,
         dek: DataKey,
-        given_name: bytes | None,
-        family_name: bytes | None,
-        email: bytes | None,
-        last4: bytes | None,
+        contact: bytes | None,
+        legacy: tuple[bytes | None, bytes | None, bytes | None, bytes | None],
     ) -> Contact:
-        opened = unseal_texts(
-            dek,
-            {
-                "given_name": given_name,
-                "family_name": family_name,
-                "email": email,
-                "ssn_last4": last4,
-            },
-            table=CANDIDATES,
-            row_id=case_id,
+        """``contact`` opened, or else the four columns that held it before migration 0009."""
+        if contact is not None:
+            opened = unseal_json(dek, contact, table=CANDIDATES, column="contact", row_id=case_id)
+            return Contact(*(_text_or_none(opened.get(name)) for name in CONTACT_FIELDS))
+        columns = unseal_texts(
+            dek, dict(zip(CONTACT_FIELDS, legacy, strict=True)), table=CANDIDATES, row_id=case_id
         )
-        return Contact(
-            opened["given_name"], opened["family_name"], opened["email"], opened["ssn_last4"]
-        )
+        return Contact(*(columns[name] for name in CONTACT_FIELDS))
 
     def details(self, session: Session, case_id: uuid.UUID) -> dict[str, Any]:
         """Everything the candidate gave: for the audited reveal only."""
@@ -376,12 +387,6 @@ class Vault:
         except NormalizationError:
             return None
 
-    # -- helpers ------------------------------------------------------------------------------
-
-    @staticmethod
-    def _seal(dek: DataKey, case_id: uuid.UUID, column: str, value: str) -> bytes:
-        return seal(dek, value, table=CANDIDATES, column=column, row_id=case_id)
-
 
 def _contacts_statement() -> tuple[sa.Select[Any], sa.Select[Any]]:
     """What ``Vault.contacts`` runs, for one case and for many: built once per process.
@@ -394,6 +399,7 @@ def _contacts_statement() -> tuple[sa.Select[Any], sa.Select[Any]]:
     candidates, keys = table_of(Candidate), table_of(CaseKey)
     statement = sa.select(
         candidates.c.case_id,
+        candidates.c.contact,
         candidates.c.given_name,
         candidates.c.family_name,
         candidates.c.email,

@@ -64,10 +64,13 @@ class Candidate(SQLModel, table=True):
     __tablename__ = "candidates"
 
     case_id: uuid.UUID = Field(foreign_key="cases.id", primary_key=True)
+    # Sealed JSON: given and family name, email, the SSN's last four digits (what hr and a
+    # list page show), one value so that a page of 50 opens 50 values, not 200.
+    contact: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
+    # The same four, one column each, as written before migration 0009 (None since).
     given_name: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
     family_name: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
     email: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
-    # Sealed on its own so a list page can show "***-**-6789" without opening ``details``.
     ssn_last4: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
     details: bytes | None = Field(
         default=None,

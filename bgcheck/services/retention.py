@@ -47,6 +47,7 @@ log = get_logger(__name__)
 PURGER: Final = audit.AuditActor.system("retention")
 
 _SEALED_COLUMNS: Final = (
+    "contact",
     "given_name",
     "family_name",
     "email",

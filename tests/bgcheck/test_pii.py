@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from pathlib import Path
 
 import pytest
 from sqlmodel import Session, delete
 
-from bgcheck.models import CaseKey, utcnow
-from bgcheck.pii import NO_CONTACT, Contact, Shredded, Vault, forget_keys
+from bgcheck.models import Candidate, CaseKey, utcnow
+from bgcheck.pii import CANDIDATES, NO_CONTACT, Contact, Shredded, Vault, forget_keys
 from bgcheck.services.cases import CaseContext
 from bgcheck.settings import Settings
 from bgcheck.vault import (
@@ -19,6 +20,7 @@ from bgcheck.vault import (
     WrappedKey,
     rewrap,
     rotate_keyring_file,
+    seal,
 )
 from workflow import Role
 
@@ -202,3 +204,74 @@ def test_a_keyring_reload_starts_the_cache_afresh(
     stale.key(db, new_case(db, fresh, hr, utcnow()))  # an unknown KEK: reloads
     assert stale.key_cache.get(earlier, stored_key(db, earlier)) is None
     assert stale.key(db, earlier) is not key
+
+
+def test_the_contact_is_one_sealed_value_bound_to_its_row(db: Session, ctx: CaseContext) -> None:
+    hr = make_actor(db, Role.HR)
+    first, second = (new_case(db, ctx, hr, utcnow()) for _ in range(2))
+    row = db.get(Candidate, first)
+    assert row is not None
+    assert row.contact is not None
+    assert (row.given_name, row.family_name, row.email, row.ssn_last4) == (None,) * 4
+    assert CASE["candidate"]["email"].encode() not in row.contact  # type: ignore[index]
+    other = db.get(Candidate, second)
+    assert other is not None
+    other.contact = row.contact  # moved to another case: it must not open there
+    db.add(other)
+    db.flush()
+    db.expire_all()
+    with pytest.raises(DecryptionError):
+        ctx.vault.contacts(db, [second])
+
+
+def test_a_contact_stored_before_migration_0009_is_still_read(
+    db: Session, ctx: CaseContext
+) -> None:
+    """Four columns of one field each, as cases written before kept them."""
+    hr = make_actor(db, Role.HR)
+    case_id = new_case(db, ctx, hr, utcnow())
+    dek = ctx.vault.key(db, case_id)
+    row = db.get(Candidate, case_id)
+    assert row is not None
+    values = {**CASE["candidate"], "ssn_last4": "6789"}  # type: ignore[dict-item]
+    for column, value in values.items():
+        setattr(row, column, seal(dek, value, table=CANDIDATES, column=column, row_id=case_id))
+    row.contact = None
+    db.add(row)
+    db.flush()
+    db.expire_all()
+    legacy = Contact(**values)
+    assert ctx.vault.contacts(db, [case_id, uuid.uuid4()])[case_id] == legacy
+    assert ctx.vault.contact(db, case_id) == legacy
+    # The next write moves it into the one sealed value, keeping what it did not change.
+    ctx.vault.store_contact(
+        db, dek, case_id, given_name="Robin", family_name="Moved", email="robin@example.org"
+    )
+    db.flush()
+    db.expire_all()
+    moved = Contact("Robin", "Moved", "robin@example.org", "6789")
+    assert ctx.vault.contact(db, case_id) == moved
+    row = db.get(Candidate, case_id)
+    assert row is not None
+    assert row.contact is not None
+    assert row.given_name is None
+
+
+def test_consent_adds_the_ssn_digits_and_keeps_the_email(db: Session, ctx: CaseContext) -> None:
+    hr = make_actor(db, Role.HR)
+    case_id = new_case(db, ctx, hr, utcnow())
+    dek = ctx.vault.key(db, case_id)
+    ctx.vault.store_details(
+        db,
+        dek,
+        case_id,
+        given_name="Patricia",
+        family_name="Candidate",
+        date_of_birth=date(1990, 5, 17),
+        ssn="123-45-6789",
+        details={},
+    )
+    db.flush()
+    db.expire_all()
+    email = CASE["candidate"]["email"]  # type: ignore[index]
+    assert ctx.vault.contact(db, case_id) == Contact("Patricia", "Candidate", email, "6789")
