@@ -299,7 +299,7 @@ class Vault:
         if row is None:
             return {}
         dek = self.key(session, case_id)
-        contact = self.contact(session, case_id, dek)
+        contact = self._row_contact(dek, row)
         sealed = row.details
         extra = (
             unseal_json(dek, sealed, table=CANDIDATES, column="details", row_id=case_id)
