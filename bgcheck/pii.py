@@ -48,7 +48,7 @@ from bgcheck.vault import (
     ssn_last4,
     unseal_json,
     unseal_texts,
-    unwrap,
+    unwrap_stored,
     wrap,
 )
 
@@ -153,13 +153,12 @@ class Vault:
         dek = self.key_cache.get(case_id, stored)
         if dek is not None:
             return dek
-        wrapped = WrappedKey.from_bytes(stored)
         try:
-            dek = unwrap(self.keyring, wrapped, case_id=case_id)
+            dek = unwrap_stored(self.keyring, stored, case_id=case_id)
         except KeyNotFound:
-            if not self._reload_for(wrapped.kek_id):
+            if not self._reload_for(WrappedKey.from_bytes(stored).kek_id):
                 raise
-            dek = unwrap(self.keyring, wrapped, case_id=case_id)
+            dek = unwrap_stored(self.keyring, stored, case_id=case_id)
         self.key_cache.put(case_id, stored, dek)
         return dek
 

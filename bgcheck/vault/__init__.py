@@ -30,6 +30,7 @@ from bgcheck.vault.envelope import (
     unseal_text,
     unseal_texts,
     unwrap,
+    unwrap_stored,
     wrap,
 )
 from bgcheck.vault.errors import (
@@ -96,5 +97,6 @@ __all__ = [
     "unseal_text",
     "unseal_texts",
     "unwrap",
+    "unwrap_stored",
     "wrap",
 ]

@@ -9,8 +9,9 @@ it is a pure memo:
   case (its wrapped key deleted) can never be read through it, and a re-wrapped key
   (rotation) is a miss;
 * an entry is served at most ``ttl_seconds`` after it was unwrapped (a hit does not renew
-  it), and dropped at the next use of the cache after that: in a process that did not
-  run the purge, the TTL bounds how long a shredded case's key stays in memory;
+  it), and dropped at the next lookup after that (``get``, whichever case it is for): in
+  a process that did not run the purge, the TTL bounds how long a shredded case's key
+  stays in memory;
 * ``forget`` drops cases at once (retention's purge, in the process that runs it).
 
 Thread-safe: the API serves requests from a thread pool. See docs/vault.md, "The key cache".
@@ -79,9 +80,8 @@ class KeyCache:
         with self._lock:
             self._entries.pop(case_id, None)  # re-inserted at the end: the newest
             self._entries[case_id] = _Entry(bytes(wrapped), key, self._clock() + self.ttl_seconds)
-            while len(self._entries) > self.max_entries:
+            if len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
-            self._drop_expired()
 
     def forget(self, case_ids: Iterable[RowId]) -> None:
         """Drop these cases' keys now (their wrapped keys were destroyed)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Callable
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -25,6 +26,7 @@ from bgcheck.vault import (
     unseal_text,
     unseal_texts,
     unwrap,
+    unwrap_stored,
     wrap,
 )
 from bgcheck.vault.framing import frame
@@ -301,6 +303,45 @@ def test_a_data_key_wrapped_by_an_independent_writer_unwraps() -> None:
     stored = header + nonce + AESGCM(kek.key).encrypt(nonce, DEK.key, aad)
     opened = unwrap(KEYRING, WrappedKey.from_bytes(stored), case_id=ROW)
     assert (opened.id, opened.key) == (DEK.id, DEK.key)
+    opened = unwrap_stored(KEYRING, stored, case_id=ROW)
+    assert (opened.id, opened.key) == (DEK.id, DEK.key)
+
+
+def _outcome(open_key: Callable[[], DataKey]) -> tuple[bytes, bytes] | type[Exception]:
+    try:
+        dek = open_key()
+    except (DecryptionError, KeyNotFound) as error:
+        return type(error)
+    return dek.id, dek.key
+
+
+@given(st.data())
+def test_unwrapping_the_stored_form_agrees_with_unwrapping_the_parsed_one(
+    data: st.DataObject,
+) -> None:
+    """``unwrap_stored`` (a list page's fast path) opens exactly what ``unwrap`` opens."""
+    case_id = data.draw(st.uuids())
+    stored = bytearray(wrap(KEYRING, DEK, case_id=case_id).to_bytes())
+    edit = data.draw(st.sampled_from(["none", "flip", "cut", "extend", "any", "other case"]))
+    if edit == "flip":
+        position = data.draw(st.integers(min_value=0, max_value=len(stored) - 1))
+        stored[position] ^= data.draw(st.integers(min_value=1, max_value=255))
+    elif edit == "cut":
+        del stored[data.draw(st.integers(min_value=0, max_value=len(stored) - 1)) :]
+    elif edit == "extend":
+        stored += data.draw(st.binary(min_size=1, max_size=8))
+    elif edit == "any":
+        stored = bytearray(data.draw(st.binary(max_size=120)))
+    elif edit == "other case":
+        case_id = data.draw(st.uuids().filter(lambda other: other != case_id))
+    blob = bytes(stored)
+
+    def parsed() -> DataKey:
+        return unwrap(KEYRING, WrappedKey.from_bytes(blob), case_id=case_id)
+
+    expected = _outcome(parsed)
+    assert _outcome(lambda: unwrap_stored(KEYRING, blob, case_id=case_id)) == expected
+    assert (expected == (DEK.id, DEK.key)) == (edit == "none")
 
 
 @given(st.uuids(), st.uuids())
@@ -377,3 +418,5 @@ def test_rewrap_refuses_a_key_that_belongs_to_another_case() -> None:
 def test_malformed_wrapped_keys_are_refused(stored: bytes) -> None:
     with pytest.raises(DecryptionError):
         WrappedKey.from_bytes(stored)
+    with pytest.raises(DecryptionError):
+        unwrap_stored(KEYRING, stored, case_id=ROW)
