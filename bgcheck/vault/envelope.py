@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -322,10 +323,21 @@ def seal_json(dek: DataKey, value: Any, *, table: str, column: str, row_id: RowI
 
 
 def unseal_json(dek: DataKey, sealed: bytes, *, table: str, column: str, row_id: RowId) -> Any:
-    text = unseal_text(dek, sealed, table=table, column=column, row_id=row_id)
+    """What ``seal_json`` sealed: the value ``json.loads`` reads from the sealed text.
+
+    orjson reads it first, from the bytes (a list page opens a contact per case, and the
+    standard library's reader costs a sixth of what the vault adds per case); what orjson
+    refuses (integers beyond 64 bits, very deep nesting) the standard library reads.
+    """
+    data = unseal(dek, sealed, table=table, column=column, row_id=row_id)
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        pass  # not re-raised: the error quotes the document
+    text = _text(data, table, column)
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep for the reader
         value = _NOT_JSON  # not raised here: JSONDecodeError keeps the whole document
     if value is _NOT_JSON:
         raise DecryptionError(f"{table}.{column}: sealed value is not JSON")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import uuid
 from collections.abc import Callable
@@ -71,6 +72,34 @@ def test_empty_and_non_latin_text_round_trip() -> None:
 @given(json_values)
 def test_json_values_round_trip(value: object) -> None:
     assert unseal_json(DEK, seal_json(DEK, value, **PLACE), **PLACE) == value
+
+
+# What the standard library writes or reads, and what orjson reads differently or not at all.
+json_texts = st.one_of(
+    json_values.map(json.dumps),
+    json_values.map(lambda value: json.dumps(value, ensure_ascii=False, indent=1)),
+    st.integers().map(str),  # beyond 64 bits: orjson refuses
+    st.sampled_from([1, 100, 600, 5000]).map(lambda depth: "[" * depth + "]" * depth),
+    st.sampled_from(["NaN", "[Infinity]", "-Infinity", '"\\ud800"', "1e400", "-0.0", " {} "]),
+    st.sampled_from(["", "{", "[1,]", "\ufeff[]", "'x'", "[1] [2]", "nul", '{"a":1,"a":2}']),
+    st.text(max_size=12),
+)
+
+
+@given(json_texts)
+def test_a_sealed_json_text_reads_as_the_standard_library_reads_it(text: str) -> None:
+    """orjson reads first; whatever it reads, or refuses, the result is json.loads's."""
+    try:
+        expected: object = json.loads(text)
+    except (ValueError, RecursionError):
+        expected = DecryptionError
+    sealed = seal(DEK, text, **PLACE)
+    try:
+        opened: object = unseal_json(DEK, sealed, **PLACE)
+    except DecryptionError:
+        opened = DecryptionError
+    # repr: NaN != NaN, and 1 == 1.0 == True would hide a changed type.
+    assert repr(opened) == repr(expected)
 
 
 def test_address_history_round_trips_as_json() -> None:
