@@ -15,6 +15,7 @@ once; other processes let it go within the cache's TTL (docs/vault.md, "The key 
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import time
 import uuid
@@ -151,16 +152,18 @@ class Vault:
     def _unwrap(self, stored: bytes, case_id: uuid.UUID) -> DataKey:
         """``stored`` is the wrapped key just read from the case's row, never a remembered one."""
         dek = self.key_cache.get(case_id, stored)
-        if dek is not None:
-            return dek
+        if dek is None:
+            dek = self._unwrap_uncached(stored, case_id)
+            self.key_cache.put(case_id, stored, dek)
+        return dek
+
+    def _unwrap_uncached(self, stored: bytes, case_id: uuid.UUID) -> DataKey:
         try:
-            dek = unwrap_stored(self.keyring, stored, case_id=case_id)
+            return unwrap_stored(self.keyring, stored, case_id=case_id)
         except KeyNotFound:
             if not self._reload_for(WrappedKey.from_bytes(stored).kek_id):
                 raise
-            dek = unwrap_stored(self.keyring, stored, case_id=case_id)
-        self.key_cache.put(case_id, stored, dek)
-        return dek
+            return unwrap_stored(self.keyring, stored, case_id=case_id)
 
     def _reload_for(self, kek_id: str) -> bool:
         """Re-read the keyring (at most once per interval); True if it now has ``kek_id``."""
@@ -266,14 +269,22 @@ class Vault:
             rows = session.execute(_CONTACT_OF, {"case_id": ids[0]})
         else:
             rows = session.execute(_CONTACTS_OF, {"case_ids": ids})
+        readable = []
         for case_id, contact, given_name, family_name, email, last4, wrapped in rows:
+            legacy = (given_name, family_name, email, last4)
             if wrapped is None:
                 continue  # shredded: the fields are unreadable (and nulled by retention)
-            legacy = (given_name, family_name, email, last4)
-            if contact is None and legacy == (None, None, None, None):
-                continue
-            dek = self._unwrap(wrapped, case_id)
+            if contact is not None or legacy != (None, None, None, None):
+                readable.append((case_id, wrapped, contact, legacy))
+        cached = self.key_cache.get_many((case_id, wrapped) for case_id, wrapped, _, _ in readable)
+        unwrapped = []
+        for case_id, wrapped, contact, legacy in readable:
+            dek = cached.get(case_id)
+            if dek is None:
+                dek = self._unwrap_uncached(wrapped, case_id)
+                unwrapped.append((case_id, wrapped, dek))
             found[case_id] = self._contact(case_id, dek, contact, legacy)
+        self.key_cache.put_many(unwrapped)
         return found
 
     @staticmethod
@@ -381,10 +392,22 @@ class Vault:
         return found
 
     def actor_email_index(self, email: str) -> str | None:
-        try:
-            return email_index(self._index_root, email)
-        except NormalizationError:
-            return None
+        """The blind index of a signed-in user's email, to compare with a candidate's.
+
+        Asked once per case of a page (the workflow view and the access check), always for
+        the same few staff emails: remembered, as an HMAC costs more than the rest of the
+        view. Candidates' emails never go through here, so none is kept in memory.
+        """
+        return _actor_email_index(self._index_root, email)
+
+
+@functools.lru_cache(maxsize=1024)
+def _actor_email_index(root_key: bytes, email: str) -> str | None:
+    """Keyed by the root key too, so a keyring reloaded with another gets fresh answers."""
+    try:
+        return email_index(root_key, email)
+    except NormalizationError:
+        return None
 
 
 def _contacts_statement() -> tuple[sa.Select[Any], sa.Select[Any]]:

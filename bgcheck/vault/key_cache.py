@@ -65,23 +65,37 @@ class KeyCache:
 
     def get(self, case_id: RowId, wrapped: bytes) -> DataKey | None:
         """The key ``unwrap`` gave for exactly these wrapped bytes, if still fresh."""
+        return self.get_many(((case_id, wrapped),)).get(case_id)
+
+    def get_many(self, wanted: Iterable[tuple[RowId, bytes]]) -> dict[RowId, DataKey]:
+        """``get`` for each (case id, wrapped bytes) of a page, under one lock: the hits."""
+        found = {}
         with self._lock:
             self._drop_expired()
-            entry = self._entries.get(case_id)
-        # The wrapped bytes are public (they are the stored form), so == is fine here.
-        if entry is None or entry.wrapped != wrapped:
-            return None
-        return entry.key
+            entries = self._entries
+            for case_id, wrapped in wanted:
+                entry = entries.get(case_id)
+                # The wrapped bytes are public (they are the stored form): == is fine here.
+                if entry is not None and entry.wrapped == wrapped:
+                    found[case_id] = entry.key
+        return found
 
     def put(self, case_id: RowId, wrapped: bytes, key: DataKey) -> None:
         """Remember ``unwrap``'s answer for these wrapped bytes (callers unwrap first)."""
+        self.put_many(((case_id, wrapped, key),))
+
+    def put_many(self, unwrapped: Iterable[tuple[RowId, bytes, DataKey]]) -> None:
+        """``put`` for each (case id, wrapped bytes, key) of a page, under one lock."""
         if self.ttl_seconds == 0:
             return
         with self._lock:
-            self._entries.pop(case_id, None)  # re-inserted at the end: the newest
-            self._entries[case_id] = _Entry(bytes(wrapped), key, self._clock() + self.ttl_seconds)
-            if len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+            entries = self._entries
+            expires_at = self._clock() + self.ttl_seconds
+            for case_id, wrapped, key in unwrapped:
+                entries.pop(case_id, None)  # re-inserted at the end: the newest
+                entries[case_id] = _Entry(bytes(wrapped), key, expires_at)
+            while len(entries) > self.max_entries:
+                entries.popitem(last=False)
 
     def forget(self, case_ids: Iterable[RowId]) -> None:
         """Drop these cases' keys now (their wrapped keys were destroyed)."""

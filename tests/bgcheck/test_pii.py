@@ -7,6 +7,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlmodel import Session, delete
 
 from bgcheck.models import Candidate, CaseKey, utcnow
@@ -17,7 +19,9 @@ from bgcheck.vault import (
     DecryptionError,
     KeyNotFound,
     Keyring,
+    NormalizationError,
     WrappedKey,
+    email_index,
     rewrap,
     rotate_keyring_file,
     seal,
@@ -275,3 +279,18 @@ def test_consent_adds_the_ssn_digits_and_keeps_the_email(db: Session, ctx: CaseC
     db.expire_all()
     email = CASE["candidate"]["email"]  # type: ignore[index]
     assert ctx.vault.contact(db, case_id) == Contact("Patricia", "Candidate", email, "6789")
+
+
+@given(st.emails() | st.text(max_size=30))
+def test_an_actors_email_index_is_the_blind_index_of_their_email(email: str) -> None:
+    """Remembered per process, it still answers what ``email_index`` answers, or None."""
+    keyring = Keyring.generate()
+    vault = Vault(keyring)
+    try:
+        expected: str | None = email_index(keyring.blind_index_root_key, email)
+    except NormalizationError:
+        expected = None
+    assert vault.actor_email_index(email) == expected
+    assert vault.actor_email_index(email) == expected  # remembered: the same answer
+    other = Vault(Keyring.generate())  # another root key: never the first one's answer
+    assert other.actor_email_index(email) != expected or expected is None

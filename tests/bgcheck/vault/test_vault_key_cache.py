@@ -156,3 +156,28 @@ def test_threads_sharing_a_cache_only_ever_get_the_right_key() -> None:
         thread.join()
     assert wrong == []
     assert len(cache) <= 16
+
+
+def test_a_page_of_keys_is_looked_up_and_remembered_as_one_key_at_a_time() -> None:
+    """``get_many``/``put_many`` (a list page) answer exactly as ``get``/``put`` would."""
+    clock = Clock()
+    cache = KeyCache(ttl_seconds=60, max_entries=3, clock=clock)
+    cases = [uuid.uuid4() for _ in range(4)]
+    stored = {case_id: wrapped_key(case_id) for case_id in cases}
+    cache.put_many((case_id, *stored[case_id]) for case_id in cases)  # one too many
+    assert len(cache) == 3
+    other_bytes = wrapped_key(cases[2])[0]
+    wanted = [(cases[0], stored[cases[0]][0]), (cases[1], stored[cases[1]][0])]
+    wanted += [(cases[2], other_bytes), (cases[3], stored[cases[3]][0]), (uuid.uuid4(), b"")]
+    # The oldest went for the bound; other wrapped bytes and unknown cases miss.
+    assert cache.get_many(wanted) == {cases[1]: stored[cases[1]][1], cases[3]: stored[cases[3]][1]}
+    assert cache.get_many(wanted) == {
+        case_id: key
+        for case_id, wrapped in wanted
+        if (key := cache.get(case_id, wrapped)) is not None
+    }
+    clock.now += 61
+    assert cache.get_many(wanted) == {}
+    off = KeyCache(ttl_seconds=0)
+    off.put_many((case_id, *stored[case_id]) for case_id in cases)
+    assert len(off) == 0
