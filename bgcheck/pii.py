@@ -21,9 +21,8 @@ import time
 import uuid
 import weakref
 from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass
 from datetime import date
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -48,6 +47,7 @@ from bgcheck.vault import (
     ssn_index,
     ssn_last4,
     unseal_json,
+    unseal_json_many,
     unseal_texts,
     unwrap_stored,
     wrap,
@@ -71,9 +71,12 @@ class Shredded(Conflict):
     """The case's data key was destroyed (retention): its PII is gone for good."""
 
 
-@dataclass(frozen=True, slots=True)
-class Contact:
-    """What hr (and the case list) may show: name, email, the SSN's last four digits."""
+class Contact(NamedTuple):
+    """What hr (and the case list) may show: name, email, the SSN's last four digits.
+
+    A named tuple, immutable like a frozen dataclass but made in half the time: a list
+    page makes one per case.
+    """
 
     given_name: str | None
     family_name: str | None
@@ -93,10 +96,12 @@ NO_CONTACT = Contact(None, None, None)
 CONTACT_FIELDS: Final = ("given_name", "family_name", "email", "ssn_last4")
 
 
-def _text_or_none(value: Any) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    raise DecryptionError("candidates.contact: a field is not text")
+def _contact_of(opened: Any) -> Contact:
+    """The contact from its opened JSON; it was sealed by ``_store``, so this is a check."""
+    fields = tuple(map(opened.get, CONTACT_FIELDS))
+    if not all(value is None or type(value) is str for value in fields):
+        raise DecryptionError("candidates.contact: a field is not text")
+    return Contact(*fields)
 
 
 class Vault:
@@ -278,13 +283,20 @@ class Vault:
                 readable.append((case_id, wrapped, contact, legacy))
         cached = self.key_cache.get_many((case_id, wrapped) for case_id, wrapped, _, _ in readable)
         unwrapped = []
+        sealed = []  # (data key, sealed contact, case id): opened together below
         for case_id, wrapped, contact, legacy in readable:
             dek = cached.get(case_id)
             if dek is None:
                 dek = self._unwrap_uncached(wrapped, case_id)
                 unwrapped.append((case_id, wrapped, dek))
-            found[case_id] = self._contact(case_id, dek, contact, legacy)
+            if contact is None:
+                found[case_id] = self._contact(case_id, dek, contact, legacy)
+            else:
+                sealed.append((dek, contact, case_id))
         self.key_cache.put_many(unwrapped)
+        opened = unseal_json_many(sealed, table=CANDIDATES, column="contact")
+        for (_, _, case_id), fields in zip(sealed, opened, strict=True):
+            found[case_id] = _contact_of(fields)
         return found
 
     @staticmethod
@@ -296,8 +308,9 @@ class Vault:
     ) -> Contact:
         """``contact`` opened, or else the four columns that held it before migration 0009."""
         if contact is not None:
-            opened = unseal_json(dek, contact, table=CANDIDATES, column="contact", row_id=case_id)
-            return Contact(*(_text_or_none(opened.get(name)) for name in CONTACT_FIELDS))
+            return _contact_of(
+                unseal_json(dek, contact, table=CANDIDATES, column="contact", row_id=case_id)
+            )
         columns = unseal_texts(
             dek, dict(zip(CONTACT_FIELDS, legacy, strict=True)), table=CANDIDATES, row_id=case_id
         )

@@ -50,6 +50,16 @@ def canonical_id(value: RowId) -> str:
     raise TypeError(f"row and case ids are UUID, str or int, not {type(value).__name__}")
 
 
+def frame_id(value: RowId) -> bytes:
+    """``frame(canonical_id(value))``: the row or case id every sealed value is bound to.
+
+    Its own function, quick for a UUID, as a list page frames one per case.
+    """
+    text = str(value) if type(value) is UUID else canonical_id(value)
+    data = text.encode("utf-8")
+    return _LENGTH(len(data)) + data
+
+
 def require_label(value: str, what: str) -> str:
     """Table, column and index names are code constants; an empty one is a bug."""
     if not isinstance(value, str) or not value:
