@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint fmt clean browser lock audit-deps bench bench-login bench-audit bench-vault
+.PHONY: run test lint fmt clean browser lock audit-deps bench bench-login bench-audit bench-vault bench-vault-instructions
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "bgcheck needs Python 3.11 or newer")'
@@ -87,3 +87,6 @@ bench-audit: $(VENV)/.installed-dev
 
 bench-vault: $(VENV)/.installed-dev
 	$(BIN)/python bench/vault.py $(BENCH_ARGS)
+
+bench-vault-instructions: $(VENV)/.installed-dev
+	$(BIN)/python bench/vault_instructions.py
