@@ -99,9 +99,12 @@ CONTACT_FIELDS: Final = ("given_name", "family_name", "email", "ssn_last4")
 def _contact_of(opened: Any) -> Contact:
     """The contact from its opened JSON; it was sealed by ``_store``, so this is a check."""
     fields = tuple(map(opened.get, CONTACT_FIELDS))
-    if not all(value is None or type(value) is str for value in fields):
+    if not _TEXT_OR_NONE.issuperset(map(type, fields)):  # no generator: one per case
         raise DecryptionError("candidates.contact: a field is not text")
     return Contact(*fields)
+
+
+_TEXT_OR_NONE: Final = frozenset({str, type(None)})
 
 
 class Vault:
@@ -284,8 +287,7 @@ class Vault:
         cached = self.key_cache.get_many((case_id, wrapped) for case_id, wrapped, _, _ in readable)
         unwrapped = []
         sealed = []  # (data key, sealed contact, case id): opened together below
-        for case_id, wrapped, contact, legacy in readable:
-            dek = cached.get(case_id)
+        for (case_id, wrapped, contact, legacy), dek in zip(readable, cached, strict=True):
             if dek is None:
                 dek = self._unwrap_uncached(wrapped, case_id)
                 unwrapped.append((case_id, wrapped, dek))

@@ -199,7 +199,7 @@ def _open_key(
             f"wrapped data key did not open under KEK {kek_id!r} for this case "
             "(moved from another case, or tampered)"
         )
-    return DataKey(id=dek_id, key=key)
+    return DataKey(dek_id, key)
 
 
 def rewrap(keyring: Keyring, wrapped: WrappedKey, *, case_id: RowId) -> WrappedKey:

@@ -65,19 +65,18 @@ class KeyCache:
 
     def get(self, case_id: RowId, wrapped: bytes) -> DataKey | None:
         """The key ``unwrap`` gave for exactly these wrapped bytes, if still fresh."""
-        return self.get_many(((case_id, wrapped),)).get(case_id)
+        return self.get_many(((case_id, wrapped),))[0]
 
-    def get_many(self, wanted: Iterable[tuple[RowId, bytes]]) -> dict[RowId, DataKey]:
-        """``get`` for each (case id, wrapped bytes) of a page, under one lock: the hits."""
-        found = {}
+    def get_many(self, wanted: Iterable[tuple[RowId, bytes]]) -> list[DataKey | None]:
+        """``get`` for each (case id, wrapped bytes) of a page, under one lock, in order."""
         with self._lock:
             self._drop_expired()
             entries = self._entries
+            found = []
             for case_id, wrapped in wanted:
                 entry = entries.get(case_id)
                 # The wrapped bytes are public (they are the stored form): == is fine here.
-                if entry is not None and entry.wrapped == wrapped:
-                    found[case_id] = entry.key
+                found.append(entry.key if entry is not None and entry.wrapped == wrapped else None)
         return found
 
     def put(self, case_id: RowId, wrapped: bytes, key: DataKey) -> None:

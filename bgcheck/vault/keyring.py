@@ -80,9 +80,12 @@ class Keyring:
     active_kek_id: str
     blind_index_root_key: bytes = field(repr=False)
     audit_signing_key_bytes: bytes = field(repr=False)
+    # kek id -> KEK: every data key unwrapped looks its KEK up (50 on a list page).
+    _by_id: dict[str, Kek] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "keks", tuple(self.keks))
+        object.__setattr__(self, "_by_id", {kek.id: kek for kek in self.keks})
         if not self.keks:
             raise KeyringError("the keyring has no KEK")
         ids = [kek.id for kek in self.keks]
@@ -110,10 +113,10 @@ class Keyring:
         return self.kek(self.active_kek_id)
 
     def kek(self, kek_id: str) -> Kek:
-        for kek in self.keks:
-            if kek.id == kek_id:
-                return kek
-        raise KeyNotFound(f"KEK {kek_id!r} is not in the keyring")
+        kek = self._by_id.get(kek_id)
+        if kek is None:
+            raise KeyNotFound(f"KEK {kek_id!r} is not in the keyring")
+        return kek
 
     def audit_signing_key(self) -> Ed25519PrivateKey:
         return Ed25519PrivateKey.from_private_bytes(self.audit_signing_key_bytes)

@@ -25,6 +25,7 @@ from bgcheck.vault import (
     rewrap,
     rotate_keyring_file,
     seal,
+    seal_json,
 )
 from workflow import Role
 
@@ -226,6 +227,27 @@ def test_the_contact_is_one_sealed_value_bound_to_its_row(db: Session, ctx: Case
     db.expire_all()
     with pytest.raises(DecryptionError):
         ctx.vault.contacts(db, [second])
+
+
+@pytest.mark.parametrize("given_name", [5, ["Jo"], {"a": "b"}, True])
+def test_a_contact_field_that_is_not_text_is_refused(
+    db: Session, ctx: CaseContext, given_name: object
+) -> None:
+    """Only ``_store`` writes the sealed contact; anything else in it is an error, not a 500."""
+    hr = make_actor(db, Role.HR)
+    case_id = new_case(db, ctx, hr, utcnow())
+    row = db.get(Candidate, case_id)
+    assert row is not None
+    fields = {"given_name": given_name, "family_name": "Doe", "email": None, "ssn_last4": None}
+    place = {"table": CANDIDATES, "column": "contact", "row_id": case_id}
+    row.contact = seal_json(ctx.vault.key(db, case_id), fields, **place)
+    db.add(row)
+    db.flush()
+    db.expire_all()
+    with pytest.raises(DecryptionError, match="not text"):
+        ctx.vault.contacts(db, [case_id, uuid.uuid4()])
+    with pytest.raises(DecryptionError, match="not text"):
+        ctx.vault.contact(db, case_id)
 
 
 def test_a_contact_stored_before_migration_0009_is_still_read(

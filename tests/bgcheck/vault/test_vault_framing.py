@@ -8,7 +8,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from bgcheck.vault.framing import canonical_id, frame
+from bgcheck.vault.framing import canonical_id, frame, frame_id
 
 parts = st.lists(st.binary(max_size=8), max_size=5)
 
@@ -33,3 +33,12 @@ def test_a_uuid_and_its_string_name_the_same_row() -> None:
 def test_ids_that_name_no_row_are_refused(bad: object) -> None:
     with pytest.raises((ValueError, TypeError)):
         canonical_id(bad)  # type: ignore[arg-type]
+    with pytest.raises((ValueError, TypeError)):
+        frame_id(bad)  # type: ignore[arg-type]
+
+
+@given(st.uuids() | st.uuids().map(str) | st.integers() | st.text(min_size=1))
+def test_a_framed_id_is_the_frame_of_its_canonical_spelling(row: uuid.UUID | str | int) -> None:
+    """``frame_id`` (remembered for UUIDs) frames exactly what ``frame`` would, every time."""
+    assert frame_id(row) == frame(canonical_id(row))
+    assert frame_id(row) == frame(canonical_id(row))
