@@ -233,7 +233,7 @@ def test_the_contact_is_one_sealed_value_bound_to_its_row(db: Session, ctx: Case
 def test_a_contact_field_that_is_not_text_is_refused(
     db: Session, ctx: CaseContext, given_name: object
 ) -> None:
-    """Only ``_store`` writes the sealed contact; anything else in it is an error, not a 500."""
+    """Only ``_store`` writes the sealed contact: anything else in it is refused, not shown."""
     hr = make_actor(db, Role.HR)
     case_id = new_case(db, ctx, hr, utcnow())
     row = db.get(Candidate, case_id)
@@ -267,7 +267,12 @@ def test_a_contact_stored_before_migration_0009_is_still_read(
     db.flush()
     db.expire_all()
     legacy = Contact(**values)
-    assert ctx.vault.contacts(db, [case_id, uuid.uuid4()])[case_id] == legacy
+    newer = new_case(db, ctx, hr, utcnow())
+    unknown = uuid.uuid4()
+    # A page mixing both kinds, and a case it does not know, whatever the cache holds.
+    for _ in range(2):
+        page = ctx.vault.contacts(db, [case_id, newer, unknown])
+        assert page == {case_id: legacy, newer: EXPECTED, unknown: NO_CONTACT}
     assert ctx.vault.contact(db, case_id) == legacy
     # The next write moves it into the one sealed value, keeping what it did not change.
     ctx.vault.store_contact(
