@@ -440,6 +440,23 @@ def seed(engine: Engine, ctx: CaseContext) -> tuple[list[uuid.UUID], dict[str, s
     return closed, emails
 
 
+def prepared(data_dir: Path) -> tuple[dict[str, str], Settings, Engine, Vault]:
+    """An embedded bgcheck in ``data_dir``, migrated: the servers' environment, its settings,
+    its engine and its vault."""
+    env = {
+        **os.environ,
+        "BGCHECK_DATA_DIR": str(data_dir),
+        "BGCHECK_LOG_LEVEL": "WARNING",
+        "BGCHECK_EMBEDDED_WORKER": "false",
+    }
+    for name in ("BGCHECK_DATABASE_URL", "BGCHECK_KEYRING", "BGCHECK_KEYRING_FILE"):
+        env.pop(name, None)
+    settings = Settings(data_dir=data_dir, log_level="WARNING")
+    engine = make_engine(settings)
+    migrate.upgrade(engine)
+    return env, settings, engine, Vault(load_keyring(settings))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -452,20 +469,8 @@ def main() -> None:
     if args.rounds < 2:
         parser.error("--rounds must be at least 2")
     with tempfile.TemporaryDirectory() as data_dir:
-        env = {
-            **os.environ,
-            "BGCHECK_DATA_DIR": data_dir,
-            "BGCHECK_LOG_LEVEL": "WARNING",
-            "BGCHECK_EMBEDDED_WORKER": "false",
-        }
-        for name in ("BGCHECK_DATABASE_URL", "BGCHECK_KEYRING", "BGCHECK_KEYRING_FILE"):
-            env.pop(name, None)
-        settings = Settings(data_dir=Path(data_dir), log_level="WARNING")
-        engine = make_engine(settings)
-        migrate.upgrade(engine)
-        vault = Vault(load_keyring(settings))
-        ctx = CaseContext.from_settings(settings, vault)
-        closed, emails = seed(engine, ctx)
+        env, settings, engine, vault = prepared(Path(data_dir))
+        closed, emails = seed(engine, CaseContext.from_settings(settings, vault))
         print(f"vault benchmark ({sys.platform}, Python {sys.version.split()[0]})")
         primitives(engine, settings)
         pages = Pages(engine, vault, closed)

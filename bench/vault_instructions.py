@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import ctypes
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -41,7 +40,6 @@ from pathlib import Path
 import httpx
 import vault as timed
 
-from bgcheck import migrate
 from bgcheck.db import make_engine
 from bgcheck.keys import load_keyring
 from bgcheck.pii import Vault
@@ -238,18 +236,7 @@ def main() -> None:
             raise SystemExit(f"{tool} is needed (Debian: apt-get install valgrind gcc)")
     with tempfile.TemporaryDirectory() as data, tempfile.TemporaryDirectory() as scratch:
         data_dir, work = Path(data), Path(scratch)
-        env = {
-            **os.environ,
-            "BGCHECK_DATA_DIR": data,
-            "BGCHECK_LOG_LEVEL": "WARNING",
-            "BGCHECK_EMBEDDED_WORKER": "false",
-        }
-        for name in ("BGCHECK_DATABASE_URL", "BGCHECK_KEYRING", "BGCHECK_KEYRING_FILE"):
-            env.pop(name, None)
-        settings = Settings(data_dir=data_dir, log_level="WARNING")
-        engine = make_engine(settings)
-        migrate.upgrade(engine)
-        vault = Vault(load_keyring(settings))
+        env, settings, engine, vault = timed.prepared(data_dir)
         closed, emails = timed.seed(engine, CaseContext.from_settings(settings, vault))
         timed.Pages(engine, vault, closed)  # the plaintext side table, once
         engine.dispose()
