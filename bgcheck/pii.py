@@ -266,8 +266,9 @@ class Vault:
     ) -> dict[uuid.UUID, Contact]:
         """The contacts of many cases in one query (a list page): no query per case.
 
-        One round trip (``_CONTACTS_OF``) plus one AES-GCM operation per case, with the
-        keys unwrapped for an earlier read taken from the key cache (see bench/vault.py).
+        One round trip (``_CONTACTS_OF``; a second only for contacts written before
+        migration 0009) plus one AES-GCM operation per case, with the keys unwrapped for
+        an earlier read taken from the key cache (see bench/vault.py).
         """
         found = dict.fromkeys(case_ids, NO_CONTACT)
         if not found:
@@ -312,7 +313,8 @@ class Vault:
             _CONTACTS_BEFORE_0009, {"case_ids": case_ids}
         ):
             legacy = (given_name, family_name, email, last4)
-            if legacy != (None, None, None, None):
+            # wrapped: shredded since the first query (on PostgreSQL, a purge in between).
+            if wrapped is not None and legacy != (None, None, None, None):
                 found[case_id] = self._contact(
                     case_id, self._unwrap(wrapped, case_id), None, legacy
                 )
