@@ -33,7 +33,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from bgcheck.vault.errors import DecryptionError
-from bgcheck.vault.framing import RowId, canonical_id, frame, frame_id, require_label
+from bgcheck.vault.framing import RowId, frame, frame_id, require_label
 from bgcheck.vault.keyring import KEY_BYTES, Keyring
 
 FORMAT_V1 = 0x01
@@ -140,9 +140,9 @@ def _wrapped_header(kek_id: str, dek_id: bytes) -> bytes:
     return bytes([FORMAT_V1, len(encoded)]) + encoded + dek_id
 
 
-def _dek_aad(kek_id: str, dek_id: bytes, case_id: RowId) -> bytes:
+def _dek_aad(header: bytes, case_id: RowId) -> bytes:
     """``frame(label, header, case id)``, the constant label framed once."""
-    return _DEK_LABEL_FRAMED + frame(_wrapped_header(kek_id, dek_id), canonical_id(case_id))
+    return _DEK_LABEL_FRAMED + frame(header) + frame_id(case_id)
 
 
 # -- data keys ------------------------------------------------------------------------------
@@ -152,7 +152,7 @@ def wrap(keyring: Keyring, dek: DataKey, *, case_id: RowId) -> WrappedKey:
     """Encrypt a case's data key under the active KEK, bound to that case."""
     kek = keyring.active_kek
     nonce = secrets.token_bytes(NONCE_BYTES)
-    sealed = kek.aead.encrypt(nonce, dek.key, _dek_aad(kek.id, dek.id, case_id))
+    sealed = kek.aead.encrypt(nonce, dek.key, _dek_aad(_wrapped_header(kek.id, dek.id), case_id))
     return WrappedKey(kek_id=kek.id, dek_id=dek.id, nonce=nonce, ciphertext=sealed)
 
 
@@ -161,7 +161,7 @@ def unwrap(keyring: Keyring, wrapped: WrappedKey, *, case_id: RowId) -> DataKey:
     kek = keyring.kek(wrapped.kek_id)
     if len(wrapped.dek_id) != DEK_ID_BYTES or len(wrapped.nonce) != NONCE_BYTES:
         raise DecryptionError("wrapped data key: malformed")
-    aad = _dek_aad(wrapped.kek_id, wrapped.dek_id, case_id)
+    aad = _dek_aad(_wrapped_header(wrapped.kek_id, wrapped.dek_id), case_id)
     return _open_key(kek.aead, wrapped.nonce, wrapped.ciphertext, aad, wrapped.dek_id, kek.id)
 
 
@@ -176,7 +176,7 @@ def unwrap_stored(keyring: Keyring, stored: bytes, *, case_id: RowId) -> DataKey
     kek_id, offset = _parse_wrapped(stored)
     kek = keyring.kek(kek_id)
     nonce_at = offset + DEK_ID_BYTES
-    aad = _DEK_LABEL_FRAMED + frame(stored[:nonce_at]) + frame_id(case_id)
+    aad = _dek_aad(stored[:nonce_at], case_id)
     return _open_key(
         kek.aead,
         stored[nonce_at : nonce_at + NONCE_BYTES],
@@ -223,7 +223,7 @@ def _field_aad(dek: DataKey, table: str, column: str, row: bytes) -> bytes:
 
     Framing concatenates, so each part is framed once where it is constant: the label and
     header once per key (``DataKey.field_aad_head``), table and column once per process
-    (``_place``), the row id once per row (``row``, from ``_row``): a list page opens
+    (``_place``), the row id once per row (``row``, from ``frame_id``): a list page opens
     several fields of each of its rows, and every one of them pays this.
     """
     return dek.field_aad_head + _place(table, column) + row
@@ -232,10 +232,6 @@ def _field_aad(dek: DataKey, table: str, column: str, row: bytes) -> bytes:
 @lru_cache(maxsize=256)
 def _place(table: str, column: str) -> bytes:
     return frame(require_label(table, "table"), require_label(column, "column"))
-
-
-def _row(row_id: RowId) -> bytes:
-    return frame_id(row_id)
 
 
 def seal(dek: DataKey, plaintext: str | bytes, *, table: str, column: str, row_id: RowId) -> bytes:
@@ -252,17 +248,17 @@ def seal(dek: DataKey, plaintext: str | bytes, *, table: str, column: str, row_i
     else:
         raise TypeError(f"seal takes str or bytes, not {type(plaintext).__name__}")
     nonce = secrets.token_bytes(NONCE_BYTES)
-    aad = _field_aad(dek, table, column, _row(row_id))
+    aad = _field_aad(dek, table, column, frame_id(row_id))
     return dek.header + nonce + dek.aead.encrypt(nonce, data, aad)
 
 
 def unseal(dek: DataKey, sealed: bytes, *, table: str, column: str, row_id: RowId) -> bytes:
     """The plaintext bytes, or DecryptionError; never a partial or unauthenticated result."""
-    return _unseal(dek, sealed, table, column, _row(row_id))
+    return _unseal(dek, sealed, table, column, frame_id(row_id))
 
 
 def unseal_text(dek: DataKey, sealed: bytes, *, table: str, column: str, row_id: RowId) -> str:
-    return _text(_unseal(dek, sealed, table, column, _row(row_id)), table, column)
+    return _text(_unseal(dek, sealed, table, column, frame_id(row_id)), table, column)
 
 
 def unseal_texts(
@@ -273,7 +269,7 @@ def unseal_texts(
     The same as ``unseal_text`` for each column (any failure raises), with the row id
     framed once for the row instead of once per column (a list page opens four per case).
     """
-    row = _row(row_id)
+    row = frame_id(row_id)
     opened: dict[str, str | None] = {}
     for column, value in sealed.items():
         if value is None:
@@ -328,7 +324,7 @@ def seal_json(dek: DataKey, value: Any, *, table: str, column: str, row_id: RowI
 
 def unseal_json(dek: DataKey, sealed: bytes, *, table: str, column: str, row_id: RowId) -> Any:
     """What ``seal_json`` sealed: the value ``json.loads`` reads from the sealed text."""
-    return _json(_unseal(dek, sealed, table, column, _row(row_id)), table, column)
+    return _json(_unseal(dek, sealed, table, column, frame_id(row_id)), table, column)
 
 
 def unseal_json_many(

@@ -88,10 +88,9 @@ class Keyring:
         object.__setattr__(self, "_by_id", {kek.id: kek for kek in self.keks})
         if not self.keks:
             raise KeyringError("the keyring has no KEK")
-        ids = [kek.id for kek in self.keks]
-        if len(set(ids)) != len(ids):
+        if len(self._by_id) != len(self.keks):
             raise KeyringError("the keyring lists the same KEK id twice")
-        if self.active_kek_id not in ids:
+        if self.active_kek_id not in self._by_id:
             raise KeyringError(f"the active KEK {self.active_kek_id!r} is not in the keyring")
         for name, value in (
             ("blind_index_root_key", self.blind_index_root_key),
