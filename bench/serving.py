@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -20,15 +21,20 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    """Start the API and wait (30 s at most) until it answers `/healthz`."""
-    command = [sys.executable, "-m", "bgcheck", "serve", "--port", str(port)]
-    return _started(command, env, port)
+def start_server(
+    env: dict[str, str], port: int, *, wrapper: Sequence[str] = (), seconds: float = 30
+) -> subprocess.Popen[bytes]:
+    """Start the API and wait (``seconds`` at most) until it answers `/healthz`.
+
+    ``wrapper`` runs it under another program (valgrind: give it minutes, not seconds).
+    """
+    command = [*wrapper, sys.executable, "-m", "bgcheck", "serve", "--port", str(port)]
+    return _started(command, env, port, seconds)
 
 
 def start_hello(port: int) -> subprocess.Popen[bytes]:
     """Start the bare FastAPI app of ``hello.py``, served with the same uvicorn settings."""
-    return _started([sys.executable, str(HELLO), "--port", str(port)], None, port)
+    return _started([sys.executable, str(HELLO), "--port", str(port)], None, port, 30)
 
 
 def stop(server: subprocess.Popen[bytes]) -> None:
@@ -40,11 +46,14 @@ def stop(server: subprocess.Popen[bytes]) -> None:
         server.wait()
 
 
-def _started(command: list[str], env: dict[str, str] | None, port: int) -> subprocess.Popen[bytes]:
+def _started(
+    command: list[str], env: dict[str, str] | None, port: int, seconds: float
+) -> subprocess.Popen[bytes]:
     server = subprocess.Popen(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    for _ in range(300):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
                 return server

@@ -33,7 +33,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
@@ -131,15 +130,14 @@ def request_instructions(
     for server, ttl in (("warm", "60"), ("cold", "0")):
         out = work / f"server-{server}.out"
         port = serving.free_port()
-        command = [*callgrind(out), sys.executable, "-m", "bgcheck", "serve", "--port", str(port)]
-        process = subprocess.Popen(
-            command,
-            env=_env({**env, "BGCHECK_VAULT_KEY_CACHE_SECONDS": ttl}),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        process = serving.start_server(
+            _env({**env, "BGCHECK_VAULT_KEY_CACHE_SECONDS": ttl}),
+            port,
+            wrapper=callgrind(out),
+            seconds=300,  # a Python under valgrind starts slowly
         )
         try:
-            client = _started(port)
+            client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=300)
             requests = timed.Requests({"warm": client}, emails)
             roles = ("auditor", "reviewer") if server == "warm" else ("reviewer",)
             for state in timed.PAGE_STATES:
@@ -158,18 +156,6 @@ def request_instructions(
         finally:
             serving.stop(process)
     return counted
-
-
-def _started(port: int) -> httpx.Client:
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=300)
-    deadline = time.monotonic() + 300  # a Python under valgrind starts slowly
-    while time.monotonic() < deadline:
-        try:
-            if client.get("/healthz").status_code == 200:
-                return client
-        except httpx.TransportError:
-            time.sleep(0.5)
-    raise SystemExit("bgcheck serve did not start under valgrind")
 
 
 def _control(process: subprocess.Popen[bytes], *arguments: str) -> None:
