@@ -19,10 +19,24 @@ from bgcheck.models.cases import (
 )
 from bgcheck.models.departments import Department
 from bgcheck.models.dissemination import Dissemination
+from bgcheck.models.security import (
+    AccountLink,
+    AccountLinkPurpose,
+    Approval,
+    ApprovalKind,
+    ApprovalStatus,
+    RateCounter,
+    RecoveryCode,
+)
 from bgcheck.models.users import User, UserDepartment, UserRole
 from bgcheck.models.vendors import VendorWebhook
 
 __all__ = [
+    "AccountLink",
+    "AccountLinkPurpose",
+    "Approval",
+    "ApprovalKind",
+    "ApprovalStatus",
     "AuditChainHead",
     "AuditCheckpoint",
     "AuditEvent",
@@ -39,6 +53,8 @@ __all__ = [
     "LinkPurpose",
     "LoginThrottle",
     "OutboxJob",
+    "RateCounter",
+    "RecoveryCode",
     "RevokedToken",
     "UTCDateTime",
     "User",

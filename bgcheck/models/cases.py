@@ -78,6 +78,9 @@ class Candidate(SQLModel, table=True):
         description="Sealed JSON: other names, dates of birth, SSN, addresses, phone, licence.",
     )
     email_index: str | None = Field(default=None, max_length=64, index=True)
+    # The mailbox behind the email (no "+tag", no trailing dot): only for "is this the
+    # reader's own case?", never for search, where it would merge different addresses.
+    mailbox_index: str | None = Field(default=None, max_length=64, index=True)
     ssn_index: str | None = Field(default=None, max_length=64, index=True)
     name_dob_index: str | None = Field(default=None, max_length=64, index=True)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from bgcheck.models.base import UTCDateTime, enum_column, new_id, utcnow
@@ -23,6 +24,16 @@ class User(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_login_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The second factor (TOTP, RFC 6238): the secret sealed (bgcheck.mfa), when it was
+    # enrolled, and the last time step accepted, so a code is never accepted twice.
+    totp_secret: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
+    totp_enrolled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    totp_last_step: int | None = Field(default=None, sa_type=sa.BigInteger)
+    password_set_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Blind indexes of the user's own SSN and family name + date of birth, when they gave
+    # them: nobody is shown their own background check (bgcheck.policy). Never the values.
+    ssn_index: str | None = Field(default=None, max_length=64)
+    name_dob_index: str | None = Field(default=None, max_length=64)
 
 
 class UserRole(SQLModel, table=True):
