@@ -28,7 +28,12 @@ local body = {body}
 local once = {once}
 local stride = {threads}
 local paths = {{}}
-for line in io.lines({paths_file}) do paths[#paths + 1] = line end
+local bodies = {{}}  -- a line "path<TAB>body" gives that request its own body
+for line in io.lines({paths_file}) do
+  local path, own = line:match("^([^\t]*)\t(.*)$")
+  paths[#paths + 1] = path or line
+  bodies[#paths] = own
+end
 offset = 0  -- set per thread by setup()
 local sent = 0
 local created = 0
@@ -49,7 +54,7 @@ function request()
     end
     i = (i - 1) % #paths + 1
   end
-  local payload = body
+  local payload = bodies[i] or body
   if payload ~= nil then
     created = created + 1
     payload = payload:gsub("BENCHSEQ", offset .. "-" .. created)
@@ -106,7 +111,8 @@ def run(
 ) -> Result:
     """Run wrk against ``base_url`` for ``seconds``, taking request paths from ``paths``.
 
-    ``body``: sent with every request; ``BENCHSEQ`` in it becomes a per-request number.
+    ``body``: sent with every request; ``BENCHSEQ`` in it becomes a per-request number. A
+    path written ``path<TAB>body`` is sent with that body instead.
     ``once``: every path is requested once at most, then the thread stops.
     """
     with tempfile.TemporaryDirectory(prefix="bgcheck-wrk-") as folder:

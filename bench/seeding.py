@@ -99,6 +99,9 @@ def server_env(data_dir: str, keyring: Keyring, jwt_secret: str, url: str | None
         "BGCHECK_LOG_LEVEL": "WARNING",
         # The worker would sign audit checkpoints while the load runs.
         "BGCHECK_EMBEDDED_WORKER": "false",
+        # One reviewer searches thousands of times a second here; people search far less.
+        "BGCHECK_SEARCH_MAX_PER_WINDOW": "10000",
+        "BGCHECK_SEARCH_WINDOW_MINUTES": "1",
     }
     if url:
         env["BGCHECK_DATABASE_URL"] = url

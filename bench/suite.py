@@ -10,8 +10,9 @@ from run to run; the ratios are what compare across commits. One run:
 2. HTTP, with wrk on loopback: the bare FastAPI "hello" app (``bench/hello.py``, served
    with the same uvicorn settings) as the ceiling, then one `bgcheck serve` process:
    ``GET /api/v1/cases/{id}``, ``GET /api/v1/cases`` (a page of 50), the blind-index
-   search ``?q=<email or SSN>``, ``POST /api/v1/cases`` and the ``claim`` event (each case
-   of a pool claimed once). Targets: reads ≥ 50% of hello, writes ≥ 20%, list p99 < 50 ms;
+   search (``POST /api/v1/cases/search`` by email or SSN), ``POST /api/v1/cases`` and the
+   ``claim`` event (each case of a pool claimed once). Targets: reads ≥ 50% of hello,
+   writes ≥ 20%, list p99 < 50 ms;
 3. key rotation of every case key (``bgcheck.services.keys.rewrap_all``) against a plain
    UPDATE of the same rows in the same batches;
 4. the audit export (``bench/audit_export.py``) against PostgreSQL's COPY.
@@ -46,7 +47,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import quote
 
 import httpx
 import psycopg
@@ -146,7 +146,7 @@ def warm(base: str, endpoint: Endpoint, paths: list[str], token: str | None, opt
 
 def _headers(endpoint: Endpoint, token: str | None) -> dict[str, str]:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    if endpoint.body is not None:
+    if endpoint.method == "POST":
         headers["Content-Type"] = "application/json"
     return headers
 
@@ -154,6 +154,8 @@ def _headers(endpoint: Endpoint, token: str | None) -> dict[str, str]:
 def preflight(client: httpx.Client, endpoint: Endpoint, path: str, token: str) -> None:
     """One request by hand: a wrong token or route fails here, with its body, not in wrk."""
     body = endpoint.body.replace("BENCHSEQ", "preflight") if endpoint.body else None
+    path, _, own_body = path.partition("\t")  # loadgen's "path<TAB>body"
+    body = own_body or body
     response = client.request(
         endpoint.method,
         path,
@@ -166,6 +168,11 @@ def preflight(client: httpx.Client, endpoint: Endpoint, path: str, token: str) -
         raise SystemExit("list: expected a page of 50 cases")
     if endpoint.slug == "search" and len(response.json()["items"]) != 1:
         raise SystemExit(f"search: expected exactly one case for {path}")
+
+
+def search_key(term: str) -> dict[str, str]:
+    """The body that searches by a seeded term: an email, or else an SSN."""
+    return {"email": term} if "@" in term else {"ssn": term}
 
 
 def endpoints(seeded: seeding.Seeded) -> list[Endpoint]:
@@ -187,9 +194,13 @@ def endpoints(seeded: seeding.Seeded) -> list[Endpoint]:
         Endpoint("list-cases", "GET /api/v1/cases (50)", "reviewer", ["/api/v1/cases?limit=50"]),
         Endpoint(
             "search",
-            "GET /api/v1/cases?q= (blind index)",
+            "POST /api/v1/cases/search (blind index)",
             "reviewer",
-            [f"/api/v1/cases?q={quote(term)}" for term in seeded.search_terms],
+            [
+                f"/api/v1/cases/search\t{json.dumps(search_key(term))}"
+                for term in seeded.search_terms
+            ],
+            method="POST",
         ),
         Endpoint(
             "create-case",

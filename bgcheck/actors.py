@@ -25,6 +25,10 @@ class Actor:
     roles: frozenset[Role]
     department_ids: frozenset[uuid.UUID] = frozenset()
     department_codes: frozenset[str] = frozenset()
+    # Blind indexes of the SSN and family name + date of birth the user declared, if any
+    # (``policy.Identity``: nobody is shown their own background check).
+    ssn_index: str | None = field(default=None, compare=False)
+    name_dob_index: str | None = field(default=None, compare=False)
     # The access token this request came with (for logout), when it is one of ours.
     token_id: str | None = field(default=None, compare=False)
     token_expires_at: datetime | None = field(default=None, compare=False)
@@ -70,6 +74,8 @@ def load_actor(
         roles=frozenset(Role(role) for role in roles),
         department_ids=frozenset(department_id for department_id, _ in departments),
         department_codes=frozenset(code for _, code in departments),
+        ssn_index=user.ssn_index,
+        name_dob_index=user.name_dob_index,
         token_id=token_id,
         token_expires_at=token_expires_at,
     )

@@ -29,6 +29,16 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("ascii")).hexdigest()
 
 
+def new_token() -> str:
+    """A link's secret: 256 random bits, URL-safe."""
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def well_formed(token: str) -> bool:
+    """Shaped like a token we give out (so anything else is refused before any lookup)."""
+    return _TOKEN_SHAPE.fullmatch(token) is not None
+
+
 def issue(
     session: Session,
     *,
@@ -47,7 +57,7 @@ def issue(
     ):
         old.revoked_at = now
         session.add(old)
-    token = secrets.token_urlsafe(TOKEN_BYTES)
+    token = new_token()
     link = CandidateLink(
         case_id=case_id,
         purpose=purpose,
@@ -62,7 +72,7 @@ def issue(
 
 def resolve(session: Session, token: str, *, now: datetime) -> CandidateLink:
     """The live link for ``token``; NotFound (one message for every reason) otherwise."""
-    if not _TOKEN_SHAPE.fullmatch(token):
+    if not well_formed(token):
         raise NotFound(INVALID)
     link = session.exec(
         select(CandidateLink).where(CandidateLink.token_hash == token_hash(token))

@@ -14,7 +14,6 @@ once; other processes let it go within the cache's TTL (docs/vault.md, "The key 
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import threading
 import time
@@ -22,7 +21,7 @@ import uuid
 import weakref
 from collections.abc import Callable, Collection, Iterable
 from datetime import date
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, Protocol
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -31,6 +30,7 @@ from bgcheck.errors import Conflict
 from bgcheck.keys import load_keyring
 from bgcheck.logs import get_logger
 from bgcheck.models import Candidate, CaseDocument, CaseKey, DocumentKind, table_of, utcnow
+from bgcheck.policy import NOBODY_KNOWN, Identity
 from bgcheck.settings import Settings, SettingsError
 from bgcheck.vault import (
     DataKey,
@@ -42,6 +42,7 @@ from bgcheck.vault import (
     VaultError,
     WrappedKey,
     email_index,
+    mailbox_index,
     name_dob_index,
     seal_json,
     ssn_index,
@@ -69,6 +70,17 @@ _vaults_lock = threading.Lock()
 
 class Shredded(Conflict):
     """The case's data key was destroyed (retention): its PII is gone for good."""
+
+
+class Staff(Protocol):
+    """A signed-in ``Actor`` or a ``User`` row: what a staff member's identity is made of."""
+
+    @property
+    def email(self) -> str: ...
+    @property
+    def ssn_index(self) -> str | None: ...
+    @property
+    def name_dob_index(self) -> str | None: ...
 
 
 class Contact(NamedTuple):
@@ -211,6 +223,7 @@ class Vault:
         before = self._row_contact(dek, row)
         self._store(dek, row, Contact(given_name, family_name, email, before.ssn_last4))
         row.email_index = email_index(self._index_root, email)
+        row.mailbox_index = mailbox_index(self._index_root, email)
         row.updated_at = utcnow()
         session.add(row)
         return row
@@ -404,44 +417,50 @@ class Vault:
             self.key(session, case_id), sealed, table=table, column="sealed", row_id=row_key
         )
 
-    # -- search ----------------------------------------------------------------------------
+    # -- search and identity -----------------------------------------------------------------
 
-    def search_indexes(self, query: str) -> dict[str, str]:
-        """The blind indexes a search term may match: email, SSN, or "Family YYYY-MM-DD"."""
-        query = query.strip()
-        found: dict[str, str] = {}
-        if "@" in query:
-            with contextlib.suppress(NormalizationError):
-                found["email_index"] = email_index(self._index_root, query)
-            return found
-        digits = "".join(ch for ch in query if ch.isdigit())
-        if len(digits) == 9 and len(query) <= 11:
-            with contextlib.suppress(NormalizationError):
-                found["ssn_index"] = ssn_index(self._index_root, query)
-            return found
-        family, _, born = query.rpartition(" ")
-        if family and born:
-            with contextlib.suppress(NormalizationError, ValueError):
-                found["name_dob_index"] = name_dob_index(self._index_root, family, born)
-        return found
+    def email_index(self, email: str) -> str:
+        """Raises NormalizationError for what is not an address (never quoting it)."""
+        return email_index(self._index_root, email)
 
-    def actor_email_index(self, email: str) -> str | None:
-        """The blind index of a signed-in user's email, to compare with a candidate's.
+    def ssn_index(self, ssn: str) -> str:
+        return ssn_index(self._index_root, ssn)
+
+    def name_dob_index(self, family_name: str, date_of_birth: date | str) -> str:
+        return name_dob_index(self._index_root, family_name, date_of_birth)
+
+    def actor_identity(self, actor: Staff) -> Identity:
+        """A staff member's identity, to compare with candidates' (``policy.Identity``).
 
         Asked once per case of a page (the workflow view and the access check), always for
-        the same few staff emails: remembered, as an HMAC costs more than the rest of the
-        view. Candidates' emails never go through here, so none is kept in memory.
+        the same few staff: remembered, as an HMAC costs more than the rest of the view.
+        Candidates' emails never go through here, so none is kept in memory.
         """
-        return _actor_email_index(self._index_root, email)
+        return _actor_identity(self._index_root, actor.email, actor.ssn_index, actor.name_dob_index)
+
+    def candidate_identity(self, row: Candidate | None) -> Identity:
+        if row is None:
+            return NOBODY_KNOWN
+        return Identity(
+            email=row.email_index,
+            mailbox=row.mailbox_index,
+            ssn=row.ssn_index,
+            name_dob=row.name_dob_index,
+        )
 
 
 @functools.lru_cache(maxsize=1024)
-def _actor_email_index(root_key: bytes, email: str) -> str | None:
+def _actor_identity(root_key: bytes, email: str, ssn: str | None, name_dob: str | None) -> Identity:
     """Keyed by the root key too, so a keyring reloaded with another gets fresh answers."""
     try:
-        return email_index(root_key, email)
+        return Identity(
+            email=email_index(root_key, email),
+            mailbox=mailbox_index(root_key, email),
+            ssn=ssn,
+            name_dob=name_dob,
+        )
     except NormalizationError:
-        return None
+        return Identity(ssn=ssn, name_dob=name_dob)
 
 
 def _contacts_statements() -> tuple[sa.Select[Any], sa.Select[Any], sa.Select[Any]]:

@@ -38,6 +38,8 @@ class Action(StrEnum):
     READ_DISSEMINATION_LOG = "read_dissemination_log"
     RUN_RETENTION = "run_retention"
     MANAGE_JOBS = "manage_jobs"  # the outbox: see dead jobs, send them back
+    APPROVE_ACCESS = "approve_access"  # the second pair of eyes on a PII role or an MFA reset
+    READ_APPROVALS = "read_approvals"  # what waits for that second pair of eyes
 
 
 _REVIEW: Final = frozenset(
@@ -64,6 +66,8 @@ GRANTS: Final[Mapping[Role, frozenset[Action]]] = {
         Action.RUN_RETENTION,
         Action.EXPORT_AUDIT,
         Action.VERIFY_AUDIT,
+        Action.APPROVE_ACCESS,
+        Action.READ_APPROVALS,
     },
     Role.AUDITOR: frozenset(
         {
@@ -75,8 +79,16 @@ GRANTS: Final[Mapping[Role, frozenset[Action]]] = {
         }
     ),
     # Administrators manage people and keys; they never read PII or reports.
-    Role.ADMIN: frozenset({Action.MANAGE_USERS, Action.MANAGE_KEYS, Action.MANAGE_JOBS}),
+    Role.ADMIN: frozenset(
+        {Action.MANAGE_USERS, Action.MANAGE_KEYS, Action.MANAGE_JOBS, Action.READ_APPROVALS}
+    ),
 }
+
+# Roles that read full PII or reports: granted only with a manager's approval
+# (bgcheck.services.approvals), and never held together with hr (separation of duties).
+PII_ROLES: Final = frozenset(
+    role for role, actions in GRANTS.items() if actions & {Action.REVEAL_PII, Action.READ_REPORT}
+)
 
 # Roles whose case access is limited to their own departments.
 DEPARTMENT_SCOPED: Final = frozenset({Role.HR})
@@ -86,12 +98,42 @@ CORI_ROLES: Final = frozenset({Role.HR, Role.REVIEWER, Role.MANAGER})
 
 
 @dataclass(frozen=True, slots=True)
+class Identity:
+    """Who a person is, as blind indexes only: compared, never read back.
+
+    A candidate's come from what they (and hr) entered; a staff member's from their
+    account: the email, and the SSN and family name + date of birth they declared
+    (``bgcheck.services.users.set_own_identity``), when they did.
+    """
+
+    email: str | None = None  # the exact address
+    mailbox: str | None = None  # the address without "+tag" and trailing dot
+    ssn: str | None = None
+    name_dob: str | None = None
+
+    def same_person(self, other: Identity) -> bool:
+        """True when any index both sides have is equal (in constant time)."""
+        pairs = (
+            (self.email, other.email),
+            (self.mailbox, other.mailbox),
+            (self.ssn, other.ssn),
+            (self.name_dob, other.name_dob),
+        )
+        return any(
+            mine is not None and theirs is not None and hmac.compare_digest(mine, theirs)
+            for mine, theirs in pairs
+        )
+
+
+NOBODY_KNOWN: Final = Identity()
+
+
+@dataclass(frozen=True, slots=True)
 class CaseScope:
     """What the policy needs to know about a case to scope it."""
 
     department_id: uuid.UUID
-    # Blind index of the candidate's email (never the email itself), when known.
-    candidate_email_index: str | None = None
+    candidate: Identity = NOBODY_KNOWN
 
 
 def granted(actor: Actor, action: Action) -> frozenset[Role]:
@@ -99,15 +141,10 @@ def granted(actor: Actor, action: Action) -> frozenset[Role]:
     return frozenset(role for role in actor.roles if action in GRANTS.get(role, frozenset()))
 
 
-def in_scope(
-    actor: Actor, case: CaseScope, roles: frozenset[Role], *, actor_email_index: str | None
-) -> bool:
-    """Whether ``case`` is within reach of the actor acting through ``roles``."""
-    if (
-        actor_email_index is not None
-        and case.candidate_email_index is not None
-        and hmac.compare_digest(actor_email_index, case.candidate_email_index)
-    ):
+def in_scope(actor: Actor, case: CaseScope, roles: frozenset[Role], *, identity: Identity) -> bool:
+    """Whether ``case`` is within reach of the actor (whose ``identity`` this is) acting
+    through ``roles``."""
+    if identity.same_person(case.candidate):
         return False  # nobody acts on, or reads, their own background check
     unscoped = roles - DEPARTMENT_SCOPED
     return bool(unscoped) or case.department_id in actor.department_ids
@@ -118,12 +155,21 @@ def may(
     action: Action,
     case: CaseScope | None = None,
     *,
-    actor_email_index: str | None = None,
+    identity: Identity | None = None,
 ) -> bool:
+    """Whether a role of the actor grants ``action`` (on ``case``, when one is given).
+
+    With a case, ``identity`` is required: the own-case rule is never skipped by leaving
+    it out.
+    """
     roles = granted(actor, action)
     if not roles:
         return False
-    return case is None or in_scope(actor, case, roles, actor_email_index=actor_email_index)
+    if case is None:
+        return True
+    if identity is None:
+        raise TypeError("may() on a case needs the actor's identity (the own-case rule)")
+    return in_scope(actor, case, roles, identity=identity)
 
 
 def require(actor: Actor, action: Action) -> None:
@@ -132,11 +178,9 @@ def require(actor: Actor, action: Action) -> None:
         raise Forbidden("your roles do not allow this")
 
 
-def require_case(
-    actor: Actor, action: Action, case: CaseScope, *, actor_email_index: str | None = None
-) -> None:
+def require_case(actor: Actor, action: Action, case: CaseScope, *, identity: Identity) -> None:
     """For actions on a case: "not found" when out of scope, so ids cannot be probed."""
-    if not may(actor, action, case, actor_email_index=actor_email_index):
+    if not may(actor, action, case, identity=identity):
         if granted(actor, action):
             raise NotFound("no such case")
         # A role that may never do this learns nothing new from a 403.

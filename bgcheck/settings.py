@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1, le=100)
     login_max_failures_per_address: int = Field(default=20, ge=1, le=10_000)
     login_block_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    # Searching by a candidate's email, SSN or name + date of birth (POST /cases/search):
+    # at most this many searches per user in this many minutes.
+    search_max_per_window: int = Field(default=30, ge=1, le=10_000)
+    search_window_minutes: int = Field(default=10, ge=1, le=24 * 60)
     public_url: str = Field(
         default="http://127.0.0.1:8000", description="Base URL used in links sent to people."
     )

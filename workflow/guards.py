@@ -42,11 +42,25 @@ def when(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def mailbox(email: str) -> str:
+    """The mailbox an address delivers to, for "is this the same person?" checks only.
+
+    Trimmed and case-folded, without a "+tag" (``pat+bg@`` reaches ``pat@``) and without
+    the domain's trailing dot (``example.org.`` is ``example.org`` in DNS). Never used to
+    find an address: for some providers ``pat+bg`` is another mailbox, and a false
+    "same person" only keeps someone off a case.
+    """
+    local, at, domain = email.strip().casefold().rpartition("@")
+    if not at:
+        return domain
+    return f"{local.partition('+')[0] or local}@{domain.rstrip('.')}"
+
+
 def same_email(one: str | None, other: str | None) -> bool:
-    """Email addresses compared the way people expect: trimmed, case-insensitively."""
+    """Two addresses of the same mailbox (see ``mailbox``): nobody acts on their own case."""
     if not one or not other:
         return False
-    return one.strip().casefold() == other.strip().casefold()
+    return mailbox(one) == mailbox(other)
 
 
 def acknowledgement_valid_until(signed_at: datetime) -> datetime:

@@ -1,7 +1,7 @@
 """The staff's case pages: HR's requests and cases, the EM review desk.
 
 Every page reads through the API's own helpers (``case_read`` for the masked view,
-``list_all`` for lists, ``history`` for the timeline, ``reveal_pii`` for the audited
+``read_case_page`` for lists, ``history`` for the timeline, ``reveal_pii`` for the audited
 reveal) and changes cases only through ``bgcheck.services.cases``. The actions on a
 case are exactly its ``allowed_events``, so a page can never offer what the rules
 refuse.
@@ -28,11 +28,12 @@ from api.pages.web import (
     status_of,
     templates,
 )
-from api.routes.cases import case_read, history, list_all, reveal_pii
+from api.routes.cases import case_read, history, read_case_page, reveal_pii
 from bgcheck import policy
 from bgcheck.actors import Actor
 from bgcheck.errors import BgcheckError, InvalidInput, NotFound
 from bgcheck.models import Department, utcnow
+from bgcheck.queries.cases import CaseFilter, list_cases
 from bgcheck.services import cases as case_service
 from bgcheck.services import reports
 from bgcheck.services.cases import CaseContext
@@ -144,20 +145,9 @@ def _list(
     oldest_first: bool = False,
     limit: int = 50,
 ) -> Any:
-    return list_all(
-        db=db,
-        actor=actor,
-        ctx=ctx,
-        state=state,
-        department=department,
-        assigned_to=None,
-        created_after=None,
-        created_before=None,
-        q=None,
-        oldest_first=oldest_first,
-        limit=limit,
-        cursor=cursor,
-    )
+    filters = CaseFilter(state=state, department=department, oldest_first=oldest_first)
+    rows, next_cursor = list_cases(db, ctx.vault, actor, filters, limit=limit, cursor=cursor)
+    return read_case_page(db, ctx, actor, rows, next_cursor)
 
 
 @router.get("/review")

@@ -7,11 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 
-from api.deps import AppAuth, AppEngine, CurrentActor, CurrentReader, DbSession
+from api.deps import AppAuth, AppEngine, CaseCtx, CurrentActor, CurrentReader, DbSession
 from api.errors import problems
-from api.schemas.users import Me, Token
+from api.schemas.users import Me, OwnIdentity, Token
 from bgcheck.models import utcnow
 from bgcheck.services import auth
+from bgcheck.services import users as user_service
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
@@ -49,6 +50,29 @@ def token(
 def logout(actor: CurrentActor, db: DbSession) -> Response:
     """The token stops working at once (it is remembered as revoked until it expires)."""
     auth.logout(db, actor, now=utcnow())
+    return Response(status_code=204)
+
+
+@router.put(
+    "/me/identity",
+    status_code=204,
+    summary="Declare who you are, so your own check never reaches you",
+    responses=problems(400, 401, 422),
+)
+def declare_identity(
+    body: OwnIdentity, db: DbSession, actor: CurrentActor, ctx: CaseCtx
+) -> Response:
+    """Your family name and date of birth (and, if you like, your SSN), kept only as blind
+    indexes: a case whose candidate matches them is never shown to you, whatever your
+    role, even under another email address. Nobody can read the values back."""
+    user_service.set_own_identity(
+        db,
+        ctx.vault,
+        actor,
+        family_name=body.family_name,
+        date_of_birth=body.date_of_birth,
+        ssn=body.ssn,
+    )
     return Response(status_code=204)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -19,6 +19,7 @@ from api.schemas.cases import (
     CandidateContact,
     CasePage,
     CaseRead,
+    CaseSearch,
     EventResult,
     HistoryEntry,
     ReportRead,
@@ -34,6 +35,7 @@ from bgcheck.queries.audit import list_case_history
 from bgcheck.queries.cases import CaseFilter, list_cases, preload
 from bgcheck.services import cases as case_service
 from bgcheck.services import dissemination, reports
+from bgcheck.services import search as search_service
 from bgcheck.services.cases import CaseContext
 from workflow import Event, State
 
@@ -82,7 +84,7 @@ def case_read(
     ``contacts``: a page's contacts decrypted in one go (``Vault.contacts``); else one read.
     """
     contact = None
-    if policy.may(actor, policy.Action.READ_CASE_CONTACT, case_service.scope(db, case)):
+    if case_service.may(db, ctx, actor, policy.Action.READ_CASE_CONTACT, case):
         found = contacts[case.id] if contacts is not None else ctx.vault.contact(db, case.id)
         contact = CandidateContact(
             given_name=found.given_name,
@@ -214,6 +216,7 @@ def create_case(
     responses=problems(401, 403, 422),
 )
 def list_all(
+    request: Request,
     db: ReadSession,
     actor: CurrentReader,
     ctx: CaseCtx,
@@ -222,32 +225,60 @@ def list_all(
     assigned_to: uuid.UUID | None = None,
     created_after: IsoTime | None = None,
     created_before: IsoTime | None = None,
-    q: str | None = Query(
-        default=None,
-        max_length=254,
-        description="Exact match: a full email, a 9-digit SSN, or 'Family YYYY-MM-DD'.",
-    ),
     oldest_first: bool = Query(default=False, description="The review queue's order."),
     limit: int = Query(default=50, ge=1, le=100),
     cursor: str | None = Query(default=None, max_length=200),
 ) -> CasePage:
-    """The cases you may see, newest first (or oldest first), a page at a time."""
+    """The cases you may see, newest first (or oldest first), a page at a time.
+
+    Filters that hold no personal data only: to find a candidate by email, SSN or name and
+    date of birth, use `POST /api/v1/cases/search` (the key goes in the body, not the URL).
+    """
+    if "q" in request.query_params:
+        # Searching here once put an SSN or a date of birth in the URL (and access logs).
+        raise InvalidInput(
+            "q: searching moved out of the address; send the key to POST /api/v1/cases/search"
+        )
     filters = CaseFilter(
         state=state,
         department=department,
         assigned_to=assigned_to,
         created_after=created_after,
         created_before=created_before,
-        q=q,
         oldest_first=oldest_first,
     )
     rows, next_cursor = list_cases(db, ctx.vault, actor, filters, limit=limit, cursor=cursor)
+    return read_case_page(db, ctx, actor, rows, next_cursor)
+
+
+@router.post("/search", responses=problems(400, 401, 403, 422, 429))
+def search(body: CaseSearch, db: DbSession, actor: CurrentActor, ctx: CaseCtx) -> CasePage:
+    """Exact match through the blind indexes: `{email}`, `{ssn}` or `{family_name,
+    date_of_birth}`. hr may search by email only. Each search is recorded (the kind of key,
+    never its value) and limited per user (429 with `Retry-After`)."""
+    rows, next_cursor = search_service.search_cases(
+        db,
+        ctx,
+        actor,
+        email=body.email,
+        ssn=body.ssn,
+        family_name=body.family_name,
+        date_of_birth=body.date_of_birth,
+        limit=body.limit,
+        cursor=body.cursor,
+        now=utcnow(),
+    )
+    return read_case_page(db, ctx, actor, rows, next_cursor)
+
+
+def read_case_page(
+    db: Session, ctx: CaseContext, actor: Actor, rows: Sequence[Case], next_cursor: str | None
+) -> CasePage:
     now = utcnow()
-    ids = [case.id for case in rows]
     loaded = preload(db, rows)  # held until the page is written (see ``preload``)
     contacts = None
     if policy.granted(actor, policy.Action.READ_CASE_CONTACT):
-        contacts = ctx.vault.contacts(db, ids)
+        contacts = ctx.vault.contacts(db, [case.id for case in rows])
     page = CasePage(
         items=[
             CaseRead(**case_read(db, ctx, actor, case, now, contacts=contacts)) for case in rows

@@ -8,21 +8,29 @@ import uuid
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Response
+from sqlmodel import Session
 
-from api.deps import CurrentActor, CurrentReader, DbSession, ReadSession, permit
+from api.deps import AppSettings, CurrentActor, CurrentReader, DbSession, ReadSession, permit
 from api.errors import problems
 from api.schemas.users import (
     AccessPeriodRead,
+    ApprovalRead,
     DepartmentCreate,
     DepartmentRead,
     DepartmentsUpdate,
+    PasswordLink,
+    Rejection,
     RolesUpdate,
     UserCreate,
+    UserCreated,
     UserRead,
 )
+from bgcheck.actors import Actor
+from bgcheck.models import Approval, utcnow
 from bgcheck.policy import Action
-from bgcheck.services import need_to_know
+from bgcheck.services import account_links, approvals, need_to_know
 from bgcheck.services import users as user_service
+from bgcheck.settings import Settings
 from workflow import Role
 
 router = APIRouter(prefix="/api/v1", tags=["users"])
@@ -38,7 +46,13 @@ def list_users(db: ReadSession) -> list[UserRead]:
 @router.post(
     "/users", status_code=201, dependencies=ADMIN, responses=problems(400, 401, 403, 409, 422)
 )
-def create_user(body: UserCreate, db: DbSession, actor: CurrentActor) -> UserRead:
+def create_user(
+    body: UserCreate, db: DbSession, actor: CurrentActor, settings: AppSettings
+) -> UserCreated:
+    """A new account, with a one-time link for the person to set their own password.
+
+    Roles that read PII (reviewer, manager) are proposed, not granted: a manager other
+    than you approves them (`/api/v1/approvals`). hr cannot be combined with them."""
     user = user_service.create_user(
         db,
         actor.audit_actor,
@@ -48,7 +62,85 @@ def create_user(body: UserCreate, db: DbSession, actor: CurrentActor) -> UserRea
         department_codes=body.departments,
         password=body.password,
     )
-    return UserRead.of(user_service.get_details(db, user.id))
+    link = _password_link(db, actor, user.id, settings)
+    return UserCreated(
+        **UserRead.of(user_service.get_details(db, user.id)).model_dump(),
+        set_password_url=link.set_password_url,
+        set_password_expires_at=link.expires_at,
+    )
+
+
+@router.post(
+    "/users/{user_id}/password-link",
+    dependencies=ADMIN,
+    responses=problems(401, 403, 404, 422),
+)
+def password_link(
+    user_id: uuid.UUID, db: DbSession, actor: CurrentActor, settings: AppSettings
+) -> PasswordLink:
+    """A new one-time link for the person to set their password (the older link stops
+    working). Their current password keeps working until they use it."""
+    return _password_link(db, actor, user_id, settings)
+
+
+def _password_link(
+    db: Session, actor: Actor, user_id: uuid.UUID, settings: Settings
+) -> PasswordLink:
+    link, token = account_links.issue(db, actor.audit_actor, user_id=user_id, now=utcnow())
+    url = f"{settings.public_url.rstrip('/')}{account_links.PATH}{token}"
+    return PasswordLink(set_password_url=url, expires_at=link.expires_at)
+
+
+@router.post(
+    "/users/{user_id}/mfa-reset",
+    status_code=202,
+    dependencies=ADMIN,
+    responses=problems(401, 403, 404, 422),
+)
+def propose_mfa_reset(user_id: uuid.UUID, db: DbSession, actor: CurrentActor) -> ApprovalRead:
+    """Propose clearing the person's second factor (they enroll again at their next
+    sign-in). It happens when a manager other than you approves it."""
+    user_service.get_details(db, user_id)  # 404 for an unknown user
+    approval = approvals.propose_mfa_reset(db, actor, user_id=user_id, now=utcnow())
+    return _approval(db, approval)
+
+
+@router.get(
+    "/approvals",
+    dependencies=[permit(Action.READ_APPROVALS, read_only=True)],
+    responses=problems(401, 403),
+)
+def list_approvals(db: ReadSession) -> list[ApprovalRead]:
+    """Changes waiting for a manager: roles that read PII, second-factor resets."""
+    return [_approval(db, approval) for approval in approvals.pending(db)]
+
+
+@router.post(
+    "/approvals/{approval_id}/approve",
+    dependencies=[permit(Action.APPROVE_ACCESS)],
+    responses=problems(401, 403, 404, 409, 422),
+)
+def approve(approval_id: uuid.UUID, db: DbSession, actor: CurrentActor) -> ApprovalRead:
+    """Apply it. Not a change you proposed, and not one about yourself."""
+    return _approval(db, approvals.approve(db, actor, approval_id, now=utcnow()))
+
+
+@router.post(
+    "/approvals/{approval_id}/reject",
+    dependencies=[permit(Action.APPROVE_ACCESS)],
+    responses=problems(400, 401, 403, 404, 409, 422),
+)
+def reject(
+    approval_id: uuid.UUID, body: Rejection, db: DbSession, actor: CurrentActor
+) -> ApprovalRead:
+    return _approval(db, approvals.reject(db, actor, approval_id, reason=body.reason, now=utcnow()))
+
+
+def _approval(db: Session, approval: Approval) -> ApprovalRead:
+    user = user_service.get_details(db, approval.user_id).user
+    return ApprovalRead.model_validate(
+        {**approval.model_dump(), "user_email": user.email}, from_attributes=False
+    )
 
 
 @router.get(

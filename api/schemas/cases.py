@@ -8,10 +8,10 @@ The full PII is its own audited endpoint (``GET /cases/{id}/pii``).
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from bgcheck.vendors.report import Report
 from workflow import Event, State
@@ -66,6 +66,31 @@ class EventResult(CaseRead):
 class CasePage(BaseModel):
     items: list[CaseRead]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
+
+
+class CaseSearch(BaseModel):
+    """One exact-match key: `email`, or `ssn`, or `family_name` with `date_of_birth`.
+
+    hr may search by email only; reviewers and managers by any of the three.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"email": "pat@example.org"},
+                {"ssn": "123-45-6789"},
+                {"family_name": "Candidate", "date_of_birth": "1990-04-01"},
+            ]
+        },
+    )
+
+    email: str | None = Field(default=None, max_length=254)
+    ssn: str | None = Field(default=None, max_length=11, description="9 digits, dashes allowed.")
+    family_name: str | None = Field(default=None, max_length=100)
+    date_of_birth: date | None = None
+    limit: int = Field(default=50, ge=1, le=100)
+    cursor: str | None = Field(default=None, max_length=200)
 
 
 class HistoryEntry(BaseModel):

@@ -91,3 +91,5 @@ class RateCounter(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=64)
     window_started_at: datetime = Field(sa_type=UTCDateTime, index=True)
     count: int = 0
+    # The count of the last window before this one (what a folded audit event reports).
+    previous_count: int = 0

@@ -1,4 +1,4 @@
-"""Listing cases a caller may see: filters, exact-match search, keyset (cursor) pages."""
+"""Listing cases a caller may see: filters, an exact-match key, keyset (cursor) pages."""
 
 from __future__ import annotations
 
@@ -8,17 +8,46 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
+from typing import Final
 
+from sqlalchemy import or_
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from bgcheck import policy
 from bgcheck.actors import Actor
 from bgcheck.errors import InvalidInput
 from bgcheck.models import Candidate, Case, Department
 from bgcheck.pii import Vault
+from bgcheck.policy import Identity
 from workflow import State
 
 MAX_PAGE = 100
+
+
+class SearchBy(StrEnum):
+    """The kinds of exact-match search key; each needs the right to read its value in full."""
+
+    EMAIL = "email"
+    SSN = "ssn"
+    NAME_DOB = "name_dob"  # family name and date of birth together
+
+
+# The candidate column each kind is matched against (a blind index).
+SEARCH_COLUMNS: Final = {
+    SearchBy.EMAIL: Candidate.email_index,
+    SearchBy.SSN: Candidate.ssn_index,
+    SearchBy.NAME_DOB: Candidate.name_dob_index,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SearchKey:
+    """A search key as its blind index: the value itself never reaches a query."""
+
+    by: SearchBy
+    index: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +57,7 @@ class CaseFilter:
     assigned_to: uuid.UUID | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
-    q: str | None = None
+    key: SearchKey | None = None
     oldest_first: bool = False
 
 
@@ -60,19 +89,12 @@ def list_cases(
         statement = statement.where(col(Case.created_at) >= filters.created_after)
     if filters.created_before is not None:
         statement = statement.where(col(Case.created_at) < filters.created_before)
-    if filters.q:
-        if not policy.granted(actor, policy.Action.SEARCH_CASES):
-            return [], None
-        indexes = vault.search_indexes(filters.q)
-        if not indexes:
-            raise InvalidInput("q: search by a full email, a 9-digit SSN, or 'Family YYYY-MM-DD'")
-        statement = statement.join(Candidate, col(Candidate.case_id) == col(Case.id))
-        for column, value in indexes.items():
-            statement = statement.where(getattr(Candidate, column) == value)
-    own_index = vault.actor_email_index(actor.email)
-    if own_index is not None:
-        # Nobody sees their own background check, not even in a list.
-        own = select(Candidate.case_id).where(Candidate.email_index == own_index)
+    if filters.key is not None:
+        statement = statement.join(Candidate, col(Candidate.case_id) == col(Case.id)).where(
+            col(SEARCH_COLUMNS[filters.key.by]) == filters.key.index
+        )
+    # Nobody sees their own background check, not even in a list.
+    if (own := own_cases(vault.actor_identity(actor))) is not None:
         statement = statement.where(col(Case.id).not_in(own))
 
     order = (col(Case.created_at), col(Case.id))
@@ -94,6 +116,22 @@ def list_cases(
     rows = session.exec(statement).all()
     next_cursor = _encode(rows[limit - 1]) if len(rows) > limit else None
     return rows[:limit], next_cursor
+
+
+def own_cases(identity: Identity) -> SelectOfScalar[uuid.UUID] | None:
+    """The ids of the cases whose candidate is this person (``Identity.same_person`` in
+    SQL), or None when nothing about them is known."""
+    known = [
+        col(column) == value
+        for column, value in (
+            (Candidate.email_index, identity.email),
+            (Candidate.mailbox_index, identity.mailbox),
+            (Candidate.ssn_index, identity.ssn),
+            (Candidate.name_dob_index, identity.name_dob),
+        )
+        if value is not None
+    ]
+    return select(Candidate.case_id).where(or_(*known)) if known else None
 
 
 def preload(session: Session, cases: Sequence[Case]) -> list[object]:

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, delete
 from sqlmodel import Session, col, select
 
-from bgcheck import audit, throttle, tokens, worker
+from bgcheck import audit, ratelimit, throttle, tokens, worker
 from bgcheck.actors import Actor, load_actor
 from bgcheck.db import session_scope
 from bgcheck.errors import Forbidden, LoginFailed, TooManyAttempts, Unauthenticated
@@ -29,6 +29,8 @@ log = get_logger(__name__)
 
 FAILED = "wrong email or password"
 ANONYMOUS = audit.AuditActor("user", None)
+# Refusals nobody authenticated are folded into one audit event per address and minute.
+NOISE_WINDOW = timedelta(minutes=1)
 
 # Verified against when the email is unknown, so that answer costs the same time.
 _DUMMY_HASH = hash_password_unchecked("bgcheck-timing-equalizer-password")
@@ -100,23 +102,36 @@ def login(
 
     Unlike other services this one owns its transactions, because argon2id is slow on
     purpose (~50 ms) and must not run inside one: on SQLite a write transaction holds the
-    database's only write lock. So: read in one short transaction, verify with none open,
-    then record the outcome in a second short one. Call it from a worker thread.
+    database's only write lock. So: count the attempt in one short transaction (the
+    throttle reserves it before the check), verify with none open, then record the outcome
+    in a second short one. Call it from a worker thread.
     """
     email = email.strip().lower()
     account_key = throttle.key("account", email)
     address_key = throttle.key("address", client_address)
-    with session_scope(engine, read_only=True) as session:
+    with session_scope(engine) as session:
         wait = throttle.wait_time(session, (account_key, address_key), now)
+        if wait is None:
+            # Reserved before the (slow) check, so parallel guesses cannot pass together.
+            account_ok = throttle.reserve(session, account_key, config.account_policy, now)
+            address_ok = throttle.reserve(session, address_key, config.address_policy, now)
+            if not (account_ok and address_ok):
+                wait = throttle.wait_time(session, (account_key, address_key), now)
+        if wait is not None:
+            ratelimit.record_folded(
+                session,
+                ANONYMOUS,
+                action="login.throttled",
+                source=client_address,
+                data={"address": client_address},
+                window=NOISE_WINDOW,
+                now=now,
+            )
         account = session.exec(
             select(User.id, User.password_hash, User.is_active).where(User.email == email)
         ).first()
 
     if wait is not None:
-        with session_scope(engine) as session:
-            audit.record(
-                session, ANONYMOUS, action="login.throttled", data={"address": client_address}
-            )
         seconds = max(1, math.ceil(wait.total_seconds()))
         raise TooManyAttempts(
             f"too many failed logins; try again in {seconds} seconds",
@@ -127,8 +142,6 @@ def login(
     valid = verify_password(password, stored_hash or _DUMMY_HASH)
     if user_id is None or not active or stored_hash is None or not valid:
         with session_scope(engine) as session:
-            throttle.record_failure(session, account_key, config.account_policy, now)
-            throttle.record_failure(session, address_key, config.address_policy, now)
             audit.record(
                 session,
                 audit.AuditActor.user(user_id) if user_id else ANONYMOUS,
@@ -140,6 +153,7 @@ def login(
     rehashed = hash_password_unchecked(password) if needs_update(stored_hash) else None
     with session_scope(engine) as session:
         throttle.clear(session, account_key)
+        throttle.release(session, address_key)
         row = session.get(User, user_id)
         if row is None or not row.is_active:  # disabled while we were hashing
             raise LoginFailed(FAILED)
@@ -200,10 +214,11 @@ def purge_revocations(session: Session, now: datetime) -> None:
 
 @worker.register("purge-sign-in-state", every_seconds=3600)
 def purge_sign_in_state(session: Session) -> None:
-    """Hourly: forget revocations of expired tokens and login counts of ended windows."""
+    """Hourly: forget revocations of expired tokens and counts of ended windows."""
     now = utcnow()
     purge_revocations(session, now)
     throttle.purge(session, now, older_than=timedelta(days=1))
+    ratelimit.purge(session, now, older_than=timedelta(days=1))
 
 
 def _provider_user(

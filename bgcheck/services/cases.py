@@ -13,7 +13,6 @@ conflict, never a lost update.
 
 from __future__ import annotations
 
-import hmac
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -124,19 +123,21 @@ def department_code(session: Session, case: Case) -> str:
 SOMEONE_ELSE = "<another person>"
 
 
-def view(session: Session, ctx: CaseContext, case: Case, *, actor_email: str | None) -> CaseView:
+def view(session: Session, ctx: CaseContext, case: Case, *, actor: Actor | None) -> CaseView:
     """What the workflow may know of ``case``, for one actor, without decrypting anything.
 
     The guards use the candidate's email only to ask "is one set?" and "is it the actor's
-    own?". The blind index answers both: the actor's own email when they match, else a
-    stand-in that matches nobody.
+    own?". The blind indexes answer both (``policy.Identity``: the email, its mailbox, and
+    the SSN and name + date of birth when both sides have them): the actor's own email
+    when they are the same person, else a stand-in that matches nobody.
     """
     candidate = session.get(Candidate, case.id)
     email = None
     if candidate is not None and candidate.email_index is not None:
-        own = ctx.vault.actor_email_index(actor_email) if actor_email else None
-        same = own is not None and hmac.compare_digest(own, candidate.email_index)
-        email = actor_email if same else SOMEONE_ELSE
+        same = actor is not None and ctx.vault.actor_identity(actor).same_person(
+            ctx.vault.candidate_identity(candidate)
+        )
+        email = actor.email if same and actor is not None else SOMEONE_ELSE
     return CaseView(
         state=case.state,
         department=department_code(session, case),
@@ -151,11 +152,19 @@ def view(session: Session, ctx: CaseContext, case: Case, *, actor_email: str | N
     )
 
 
-def scope(session: Session, case: Case) -> policy.CaseScope:
-    candidate = session.get(Candidate, case.id)
+def scope(session: Session, ctx: CaseContext, case: Case) -> policy.CaseScope:
     return policy.CaseScope(
         department_id=case.department_id,
-        candidate_email_index=candidate.email_index if candidate else None,
+        candidate=ctx.vault.candidate_identity(session.get(Candidate, case.id)),
+    )
+
+
+def may(
+    session: Session, ctx: CaseContext, actor: Actor, action: policy.Action, case: Case
+) -> bool:
+    """``policy.may`` on a case, with the case's scope and the actor's identity."""
+    return policy.may(
+        actor, action, scope(session, ctx, case), identity=ctx.vault.actor_identity(actor)
     )
 
 
@@ -176,10 +185,7 @@ def get_visible(
     if case is None:
         raise NotFound("no such case")
     policy.require_case(
-        actor,
-        action,
-        scope(session, case),
-        actor_email_index=ctx.vault.actor_email_index(actor.email),
+        actor, action, scope(session, ctx, case), identity=ctx.vault.actor_identity(actor)
     )
     return case
 
@@ -189,7 +195,7 @@ def allowed(
 ) -> list[Event]:
     if case.state in FINAL_STATES:
         return []  # nothing leaves a final state
-    case_view = view(session, ctx, case, actor_email=actor.email)
+    case_view = view(session, ctx, case, actor=actor)
     return allowed_events(case_view, actor.view(), now, rules=ctx.rules)
 
 
@@ -249,7 +255,7 @@ def fire(
     _check_version(case, expected_version)
     decision = _decided(
         decide(
-            view(session, ctx, case, actor_email=actor.email),
+            view(session, ctx, case, actor=actor),
             event,
             actor.view(),
             body,
@@ -277,9 +283,7 @@ def fire_as_system(
         raise NotFound("no such case")
     acting = ActorView(id=as_role.value, email=None, roles=frozenset({as_role}))
     decision = _decided(
-        decide(
-            view(session, ctx, case, actor_email=None), event, acting, body, now, rules=ctx.rules
-        )
+        decide(view(session, ctx, case, actor=None), event, acting, body, now, rules=ctx.rules)
     )
     return _apply(session, ctx, case, decision, who or audit.AuditActor.system(), actor_id=None)
 
@@ -303,9 +307,7 @@ def fire_as_candidate(
     links.consume(session, link, now=now)
     case = session.exec(select(Case).where(Case.id == link.case_id).with_for_update()).one()
     decision = _decided(
-        decide(
-            view(session, ctx, case, actor_email=None), event, CANDIDATE, body, now, rules=ctx.rules
-        )
+        decide(view(session, ctx, case, actor=None), event, CANDIDATE, body, now, rules=ctx.rules)
     )
     return _apply(
         session, ctx, case, decision, audit.AuditActor("candidate", str(case.id)), actor_id=None
@@ -478,15 +480,8 @@ def _reviewer(session: Session, ctx: CaseContext, case: Case, assignee: str | No
     )
     if user is None or not user.is_active or not roles & REVIEW_ROLES:
         raise InvalidInput("assignee: not an active reviewer or manager")
-    # The workflow sees no candidate email (see ``view``); the blind index does the check.
-    candidate = session.get(Candidate, case.id)
-    own = ctx.vault.actor_email_index(user.email)
-    if (
-        candidate
-        and candidate.email_index
-        and own
-        and hmac.compare_digest(own, candidate.email_index)
-    ):
+    # The workflow sees no candidate email (see ``view``); the blind indexes do the check.
+    if ctx.vault.actor_identity(user).same_person(scope(session, ctx, case).candidate):
         raise InvalidInput("assignee: the candidate of this case cannot review it")
     return user.id
 

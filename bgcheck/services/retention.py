@@ -54,6 +54,7 @@ _SEALED_COLUMNS: Final = (
     "ssn_last4",
     "details",
     "email_index",
+    "mailbox_index",
     "ssn_index",
     "name_dob_index",
 )

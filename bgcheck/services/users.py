@@ -1,17 +1,30 @@
-"""Staff accounts and departments. Every change is an audit event."""
+"""Staff accounts and departments. Every change is an audit event.
+
+Separation of duties (docs/identity.md): nobody changes their own roles or departments;
+a role that reads PII (``policy.PII_ROLES``) proposed by a signed-in administrator waits
+for a manager's approval (``bgcheck.services.approvals``) and does nothing until then; an
+account never gets a password someone else chose (it gets a set-password link,
+``bgcheck.services.account_links``); and nobody holds hr together with a role that
+adjudicates, so no one decides a case of a department they request for.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date
 
 from sqlmodel import Session, col, delete, select
 
-from bgcheck import audit
-from bgcheck.errors import Conflict, InvalidInput, NotFound
+from bgcheck import audit, policy
+from bgcheck.actors import Actor
+from bgcheck.errors import Conflict, Forbidden, InvalidInput, NotFound
 from bgcheck.models import Department, User, UserDepartment, UserRole, utcnow
 from bgcheck.passwords import WeakPassword, hash_password
+from bgcheck.pii import Vault
+from bgcheck.services import approvals
+from bgcheck.vault import NormalizationError
 from workflow import Role
 
 STAFF_ROLES = frozenset({Role.HR, Role.REVIEWER, Role.MANAGER, Role.AUDITOR, Role.ADMIN})
@@ -24,6 +37,7 @@ class UserDetails:
     user: User
     roles: frozenset[Role]
     departments: frozenset[str]
+    pending_roles: frozenset[Role] = frozenset()  # proposed, waiting for a manager
 
 
 def normalize_email(email: str) -> str:
@@ -44,8 +58,17 @@ def create_user(
     department_codes: Iterable[str] = (),
     password: str | None = None,
 ) -> User:
+    """A new account. From a signed-in administrator: no password (a set-password link
+    follows) and roles that read PII only proposed; from the operator (command line,
+    demo): as asked."""
     email = normalize_email(email)
+    display_name = _display_name(display_name)
     roles = _checked_roles(roles)
+    if _by_person(actor) and password is not None:
+        raise InvalidInput(
+            "password: an administrator does not choose other people's passwords; leave it "
+            "out and give the person the set-password link the answer carries"
+        )
     if session.exec(select(User).where(User.email == email)).first() is not None:
         raise Conflict("a user with this email already exists")
     departments = _departments(session, department_codes)
@@ -55,11 +78,16 @@ def create_user(
     except WeakPassword as exc:
         raise InvalidInput(str(exc)) from None
 
+    now = utcnow()
     user = User(
-        email=email, display_name=display_name.strip() or email, password_hash=password_hash
+        email=email,
+        display_name=display_name or email,
+        password_hash=password_hash,
+        password_set_at=now if password_hash else None,
     )
+    granted = roles - policy.PII_ROLES if _by_person(actor) else roles
     session.add(user)
-    session.add_all(UserRole(user_id=user.id, role=role) for role in sorted(roles))
+    session.add_all(UserRole(user_id=user.id, role=role) for role in sorted(granted))
     session.add_all(UserDepartment(user_id=user.id, department_id=d.id) for d in departments)
     session.flush()
     audit.record(
@@ -67,8 +95,10 @@ def create_user(
         actor,
         action="user.created",
         target=audit.Target.of("user", user.id),
-        data={"roles": sorted(roles), "departments": sorted(d.code for d in departments)},
+        data={"roles": sorted(granted), "departments": sorted(d.code for d in departments)},
     )
+    for role in sorted(roles - granted):
+        approvals.propose_role(session, actor, user_id=user.id, role=role, now=now)
     return user
 
 
@@ -82,6 +112,11 @@ def get_details(session: Session, user_id: uuid.UUID) -> UserDetails:
 def list_details(session: Session) -> list[UserDetails]:
     users = session.exec(select(User).order_by(col(User.email))).all()
     roles = _grouped(session.exec(select(UserRole.user_id, UserRole.role)).all())
+    proposed = _grouped(
+        (approval.user_id, approval.role)
+        for approval in approvals.pending(session)
+        if approval.role is not None
+    )
     codes = _grouped(
         session.exec(
             select(UserDepartment.user_id, Department.code).join(
@@ -94,6 +129,7 @@ def list_details(session: Session) -> list[UserDetails]:
             user,
             frozenset(Role(role) for role in roles.get(user.id, ())),
             frozenset(codes.get(user.id, ())),
+            frozenset(Role(role) for role in proposed.get(user.id, ())),
         )
         for user in users
     ]
@@ -102,12 +138,29 @@ def list_details(session: Session) -> list[UserDetails]:
 def set_roles(
     session: Session, actor: audit.AuditActor, *, user_id: uuid.UUID, roles: Iterable[Role]
 ) -> UserDetails:
+    """The user's roles become ``roles``: removals at once; from a signed-in administrator,
+    a role that reads PII is proposed for a manager's approval instead of granted."""
+    _not_oneself(actor, user_id, "roles")
     details = get_details(session, user_id)
-    new = _checked_roles(roles)
+    wanted = _checked_roles(roles)
     departments = _departments(session, details.departments)
-    _check_hr_has_departments(new, departments)
+    _check_hr_has_departments(wanted, departments)
+    proposed = (wanted - details.roles) & policy.PII_ROLES if _by_person(actor) else frozenset()
+    approvals.withdraw_roles(session, actor, user_id=user_id, keep=proposed)
+    apply_roles(session, actor, details, wanted - proposed)
+    for role in sorted(proposed):
+        approvals.propose_role(session, actor, user_id=user_id, role=role, now=utcnow())
+    return get_details(session, user_id)
+
+
+def apply_roles(
+    session: Session, actor: audit.AuditActor, details: UserDetails, new: frozenset[Role]
+) -> None:
+    """Replace the roles the user holds (and record it); no approval is checked here."""
+    _check_separation(new)
     if new == details.roles:
-        return details
+        return
+    user_id = details.user.id
     session.execute(delete(UserRole).where(col(UserRole.user_id) == user_id))
     session.add_all(UserRole(user_id=user_id, role=role) for role in sorted(new))
     _touch(session, details.user)
@@ -118,12 +171,12 @@ def set_roles(
         target=audit.Target.of("user", user_id),
         data={"before": sorted(details.roles), "after": sorted(new)},
     )
-    return get_details(session, user_id)
 
 
 def set_departments(
     session: Session, actor: audit.AuditActor, *, user_id: uuid.UUID, codes: Iterable[str]
 ) -> UserDetails:
+    _not_oneself(actor, user_id, "departments")
     details = get_details(session, user_id)
     departments = _departments(session, codes)
     _check_hr_has_departments(details.roles, departments)
@@ -162,6 +215,38 @@ def set_active(
     return get_details(session, user_id)
 
 
+def set_own_identity(
+    session: Session,
+    vault: Vault,
+    actor: Actor,
+    *,
+    family_name: str,
+    date_of_birth: date,
+    ssn: str | None,
+) -> None:
+    """A staff member declares who they are, so no case whose candidate they are ever
+    reaches them (``policy.Identity``): kept as blind indexes only, never the values."""
+    user = session.get(User, actor.user_id)
+    if user is None:
+        raise NotFound("no such user")
+    try:
+        user.name_dob_index = vault.name_dob_index(family_name, date_of_birth)
+    except NormalizationError:
+        raise InvalidInput("family_name: enter your family name, in letters") from None
+    try:
+        user.ssn_index = vault.ssn_index(ssn) if ssn else None
+    except NormalizationError:
+        raise InvalidInput("ssn: enter the 9 digits of your SSN, like 123-45-6789") from None
+    _touch(session, user)
+    audit.record(
+        session,
+        actor.audit_actor,
+        action="user.identity_declared",
+        target=audit.Target.of("user", user.id),
+        data={"fields": ["name_dob", *(["ssn"] if ssn else [])]},
+    )
+
+
 def list_departments(session: Session) -> Sequence[Department]:
     return session.exec(select(Department).order_by(col(Department.code))).all()
 
@@ -198,10 +283,38 @@ def ensure_department(
 def _checked_roles(roles: Iterable[Role]) -> frozenset[Role]:
     checked = frozenset(roles)
     if not checked:
-        raise InvalidInput("a user needs at least one role")
+        raise InvalidInput("roles: a user needs at least one role")
     if not checked <= STAFF_ROLES:
-        raise InvalidInput("roles must be among: " + ", ".join(sorted(STAFF_ROLES)))
+        raise InvalidInput("roles: each must be one of " + ", ".join(sorted(STAFF_ROLES)))
+    _check_separation(checked)
     return checked
+
+
+def _check_separation(roles: frozenset[Role]) -> None:
+    """hr requests checks; reviewers and managers decide them: never the same person."""
+    if Role.HR in roles and roles & policy.PII_ROLES:
+        adjudicating = " and ".join(sorted(roles & policy.PII_ROLES))
+        raise InvalidInput(
+            f"roles: hr cannot be held together with {adjudicating} (separation of duties: "
+            "nobody decides a check they requested); use two accounts for two people"
+        )
+
+
+def _by_person(actor: audit.AuditActor) -> bool:
+    """A signed-in user (four eyes apply), not the operator's command line or the demo."""
+    return actor.kind == "user"
+
+
+def _not_oneself(actor: audit.AuditActor, user_id: uuid.UUID, what: str) -> None:
+    if actor.kind == "user" and actor.id == str(user_id):
+        raise Forbidden(f"nobody changes their own {what}; ask another administrator")
+
+
+def _display_name(name: str) -> str:
+    name = name.strip()
+    if any(not ch.isprintable() for ch in name):
+        raise InvalidInput("display_name: use letters, spaces and punctuation only")
+    return name
 
 
 def _check_hr_has_departments(roles: frozenset[Role], departments: list[Department]) -> None:
@@ -227,7 +340,12 @@ def _details(session: Session, user: User) -> UserDetails:
         .join(UserDepartment, col(UserDepartment.department_id) == col(Department.id))
         .where(UserDepartment.user_id == user.id)
     ).all()
-    return UserDetails(user, frozenset(Role(r) for r in roles), frozenset(codes))
+    return UserDetails(
+        user,
+        frozenset(Role(r) for r in roles),
+        frozenset(codes),
+        approvals.pending_roles(session, user.id),
+    )
 
 
 def _grouped(pairs: Iterable[tuple[uuid.UUID, str]]) -> dict[uuid.UUID, list[str]]:

@@ -39,7 +39,7 @@ from sqlalchemy import Engine, exists, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from bgcheck import audit, worker
+from bgcheck import audit, ratelimit, worker
 from bgcheck.db import session_scope
 from bgcheck.errors import NotFound, Unauthenticated
 from bgcheck.logs import get_logger
@@ -76,6 +76,8 @@ MAX_BACKOFF_SECONDS = 3600.0
 # A cancel waits this long for an order still in flight, so it can cancel what it placed.
 WAIT_FOR_ORDER = timedelta(seconds=5)
 _jitter = secrets.SystemRandom()
+# Unauthenticated refusals are folded into one audit event per vendor and window.
+REFUSAL_WINDOW = timedelta(minutes=1)
 
 
 class WebhookUnauthenticated(Unauthenticated):
@@ -476,8 +478,15 @@ def receive_webhook(
     try:
         notice = desk.vendor.verify_webhook(headers, body)
     except WebhookRejected as exc:
-        audit.record(
-            session, desk.actor, action="vendor.webhook_refused", data={"reason": str(exc)}, now=now
+        # Anyone can send these: one event per vendor and minute, the rest counted in it.
+        ratelimit.record_folded(
+            session,
+            desk.actor,
+            action="vendor.webhook_refused",
+            source=desk.vendor_id,
+            data={"reason": str(exc)},
+            window=REFUSAL_WINDOW,
+            now=now,
         )
         raise WebhookUnauthenticated(f"webhook refused: {exc}") from None
     delivery = _printable(notice.delivery_id)

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from bgcheck.vault.errors import NormalizationError
 from bgcheck.vault.framing import frame, require_label
 from bgcheck.vault.keyring import KEY_BYTES
+from workflow.guards import mailbox
 
 INDEX_BYTES = 16
 """128 bits, stored as 32 hex characters.
@@ -140,6 +141,13 @@ def normalize_email(email: str) -> bytes:
     return canonical.encode("utf-8")
 
 
+def normalize_mailbox(email: str) -> bytes:
+    """The mailbox behind an address (``workflow.guards.mailbox``: no "+tag", no trailing
+    dot), for the own-case check only: searching by it would merge different addresses."""
+    exact = normalize_email(email).decode("utf-8")
+    return mailbox(exact).encode("utf-8")
+
+
 def normalize_name(name: str) -> str:
     """Letters and digits only: no case, accents, punctuation or spaces.
 
@@ -181,6 +189,7 @@ def normalize_name_dob(value: tuple[str, date | str]) -> bytes:
 
 SSN_INDEX: BlindIndex[str] = BlindIndex("candidates", "ssn", "ssn_exact", normalize_ssn)
 EMAIL_INDEX: BlindIndex[str] = BlindIndex("candidates", "email", "email_exact", normalize_email)
+MAILBOX_INDEX: BlindIndex[str] = BlindIndex("candidates", "email", "mailbox", normalize_mailbox)
 NAME_DOB_INDEX: BlindIndex[tuple[str, date | str]] = BlindIndex(
     "candidates", "family_name+date_of_birth", "name_dob_exact", normalize_name_dob
 )
@@ -192,6 +201,10 @@ def ssn_index(root_key: bytes, ssn: str) -> str:
 
 def email_index(root_key: bytes, email: str) -> str:
     return EMAIL_INDEX.compute(root_key, email)
+
+
+def mailbox_index(root_key: bytes, email: str) -> str:
+    return MAILBOX_INDEX.compute(root_key, email)
 
 
 def name_dob_index(root_key: bytes, family_name: str, date_of_birth: date | str) -> str:

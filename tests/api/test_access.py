@@ -18,9 +18,12 @@ from sqlalchemy import Engine
 
 from api.app import create_app
 from bgcheck.actors import Actor, load_actor
+from bgcheck.audit import AuditActor
 from bgcheck.db import session_scope
 from bgcheck.models import JobStatus, OutboxJob, utcnow
+from bgcheck.services import approvals
 from bgcheck.services import cases as case_service
+from bgcheck.services import users as user_service
 from bgcheck.services.cases import CaseContext
 from bgcheck.settings import Settings
 from workflow import Event, Role
@@ -116,6 +119,20 @@ class World:
             session.add(job)
             return job.id
 
+    def pending_grant(self) -> uuid.UUID:
+        """A reviewer role the admin proposed for a new account, waiting for a manager."""
+        admin = AuditActor.user(self.users["admin"])
+        with session_scope(self.engine) as session:
+            user = user_service.create_user(
+                session,
+                admin,
+                email=f"{unique()}@example.edu",
+                display_name="",
+                roles=[Role.REVIEWER],
+            )
+            (approval,) = approvals.pending(session, user_id=user.id)
+            return approval.id
+
     @property
     def ctx(self) -> CaseContext:
         return self.app.state.cases
@@ -154,6 +171,13 @@ OPS = [
     ),
     Op("POST", "/api/v1/auth/logout", SIGNED_IN, success=204),
     Op("GET", "/api/v1/me", SIGNED_IN),
+    Op(
+        "PUT",
+        "/api/v1/me/identity",
+        SIGNED_IN,
+        success=204,
+        request=lambda w: {"json": {"family_name": "Tester", "date_of_birth": "1980-02-03"}},
+    ),
     Op("GET", "/api/v1/departments", SIGNED_IN),
     Op(
         "POST",
@@ -197,6 +221,35 @@ OPS = [
     ),
     Op(
         "POST",
+        "/api/v1/users/{user_id}/password-link",
+        frozenset({"admin"}),
+        request=lambda w: {"path": {"user_id": w.new_user(Role.AUDITOR)}},
+    ),
+    Op(
+        "POST",
+        "/api/v1/users/{user_id}/mfa-reset",
+        frozenset({"admin"}),
+        success=202,
+        request=lambda w: {"path": {"user_id": w.new_user(Role.AUDITOR)}},
+    ),
+    Op("GET", "/api/v1/approvals", frozenset({"admin", "manager"})),
+    Op(
+        "POST",
+        "/api/v1/approvals/{approval_id}/approve",
+        frozenset({"manager"}),
+        request=lambda w: {"path": {"approval_id": w.pending_grant()}},
+    ),
+    Op(
+        "POST",
+        "/api/v1/approvals/{approval_id}/reject",
+        frozenset({"manager"}),
+        request=lambda w: {
+            "path": {"approval_id": w.pending_grant()},
+            "json": {"reason": "not this person's job"},
+        },
+    ),
+    Op(
+        "POST",
         "/api/v1/users/{user_id}/disable",
         frozenset({"admin"}),
         request=lambda w: {"path": {"user_id": w.new_user(Role.AUDITOR)}},
@@ -209,6 +262,12 @@ OPS = [
     ),
     Op("POST", "/api/v1/cases", frozenset({"hr"}), success=201, request=lambda w: {"json": CASE}),
     Op("GET", "/api/v1/cases", READERS),
+    Op(
+        "POST",
+        "/api/v1/cases/search",
+        frozenset({"hr", "reviewer", "manager"}),
+        request=lambda w: {"json": {"email": "pat@example.org"}},
+    ),
     Op(
         "GET",
         "/api/v1/cases/{case_id}",

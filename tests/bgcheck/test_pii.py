@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import given
@@ -22,6 +23,7 @@ from bgcheck.vault import (
     NormalizationError,
     WrappedKey,
     email_index,
+    mailbox_index,
     rewrap,
     rotate_keyring_file,
     seal,
@@ -309,15 +311,23 @@ def test_consent_adds_the_ssn_digits_and_keeps_the_email(db: Session, ctx: CaseC
 
 
 @given(st.emails() | st.text(max_size=30))
-def test_an_actors_email_index_is_the_blind_index_of_their_email(email: str) -> None:
+def test_an_actors_identity_holds_the_blind_indexes_of_their_email(email: str) -> None:
     """Remembered per process, it still answers what ``email_index`` answers, or None."""
     keyring = Keyring.generate()
     vault = Vault(keyring)
+    root = keyring.blind_index_root_key
     try:
-        expected: str | None = email_index(keyring.blind_index_root_key, email)
+        expected: tuple[str | None, str | None] = (
+            email_index(root, email),
+            mailbox_index(root, email),
+        )
     except NormalizationError:
-        expected = None
-    assert vault.actor_email_index(email) == expected
-    assert vault.actor_email_index(email) == expected  # remembered: the same answer
+        expected = (None, None)
+    staff = SimpleNamespace(email=email, ssn_index="s", name_dob_index=None)
+    identity = vault.actor_identity(staff)  # type: ignore[arg-type]
+    assert (identity.email, identity.mailbox) == expected
+    assert (identity.ssn, identity.name_dob) == ("s", None)
+    assert vault.actor_identity(staff) == identity  # type: ignore[arg-type]  # remembered
     other = Vault(Keyring.generate())  # another root key: never the first one's answer
-    assert other.actor_email_index(email) != expected or expected is None
+    other_identity = other.actor_identity(staff)  # type: ignore[arg-type]
+    assert other_identity.email != expected[0] or expected[0] is None

@@ -32,6 +32,16 @@ def test_same_email_ignores_case_and_surrounding_spaces() -> None:
     assert not g.same_email("", "")
 
 
+@pytest.mark.parametrize(
+    "alias",
+    ["pat+bg@example.org", "pat@example.org.", "PAT+x@Example.Org.", " pat+@example.org "],
+)
+def test_same_email_sees_plus_tags_and_trailing_dots_as_the_same_mailbox(alias: str) -> None:
+    # The attack: an hr user requests a check for themselves as "pat+bg@" or "pat@…org.".
+    assert g.same_email(alias, "pat@example.org")
+    assert not g.same_email(alias, "pam@example.org")
+
+
 def test_the_acknowledgement_lasts_exactly_one_year() -> None:
     signed = NOW - timedelta(days=365)  # 2025-06-01: a year ago to the hour
     assert (
