@@ -169,6 +169,8 @@ def navigation(actor: Actor) -> list[tuple[str, str]]:
         actor, policy.Action.READ_DISSEMINATION_LOG
     ):
         entries.append(("/audit", "Audit"))
+    if policy.granted(actor, policy.Action.READ_APPROVALS):
+        entries.append(("/approvals", "Approvals"))
     return entries
 
 

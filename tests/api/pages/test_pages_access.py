@@ -16,8 +16,15 @@ from typing import Any
 import pytest
 
 from api.pages.web import PageRoute
+from bgcheck.audit import AuditActor
+from bgcheck.db import session_scope
+from bgcheck.models import utcnow
+from bgcheck.services import account_links, approvals
+from bgcheck.services import users as user_service
+from workflow import Role
 
 from support.cases import CASE, CONSENT
+from support.factories import TEST_ACTOR, make_user
 from support.pages import Office, Staff, csrf_of
 
 ROLES = ("anonymous", "hr", "other_hr", "reviewer", "manager", "auditor", "admin")
@@ -80,6 +87,35 @@ def portal_dispute(office: Office) -> Request:
     csrf = csrf_of(office.anonymous().get(f"/portal/{token}").text)
     data = {"csrf_token": csrf, "statement": "That record is not mine."}
     return {"path": {"token": token}, "data": data, "raw": True}
+
+
+def pending_grant(office: Office) -> Request:
+    """A reviewer role the admin proposed, waiting for a manager."""
+    with session_scope(office.engine) as session:
+        user = user_service.create_user(
+            session,
+            AuditActor.user(office.users["admin"]),
+            email=f"{uuid.uuid4().hex[:8]}@example.edu",
+            display_name="New Reviewer",
+            roles=[Role.REVIEWER],
+        )
+        (approval,) = approvals.pending(session, user_id=user.id)
+        return {"path": {"approval_id": approval.id}, "data": {"decision": "approve"}}
+
+
+def password_link(office: Office) -> str:
+    with session_scope(office.engine) as session:
+        user = make_user(session, Role.AUDITOR)
+        _, token = account_links.issue(session, TEST_ACTOR, user_id=user.id, now=utcnow())
+    return token
+
+
+def set_password(office: Office) -> Request:
+    token = password_link(office)
+    csrf = csrf_of(office.anonymous().get(f"/set-password/{token}").text)
+    password = "quiet harbor lantern 2031"
+    form = {"csrf_token": csrf, "password": password, "password_again": password}
+    return {"path": {"token": token}, "data": form}
 
 
 OPS = [
@@ -151,6 +187,16 @@ OPS = [
     ),
     Op("POST", "/portal/{token}/consent", each(frozenset(ROLES), 200), portal_consent, True),
     Op("POST", "/portal/{token}/dispute", each(frozenset(ROLES), 200), portal_dispute, True),
+    Op(
+        "GET",
+        "/set-password/{token}",
+        each(frozenset(ROLES), 200),
+        lambda o: {"path": {"token": password_link(o)}},
+        public=True,
+    ),
+    Op("POST", "/set-password/{token}", each(frozenset(ROLES), 200), set_password, True),
+    Op("GET", "/approvals", each(frozenset({"admin", "manager"}), 200)),
+    Op("POST", "/approvals/{approval_id}", {"manager": 303}, pending_grant),
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -168,3 +169,52 @@ def test_logout_revokes_that_token_only(database: Engine) -> None:
         authenticate(database, first)
     assert authenticate(database, second).email == "ana@example.edu"
     assert actions(database)[-1] == "logout"
+
+
+def test_parallel_wrong_passwords_never_pass_the_limit(database: Engine) -> None:
+    """The attack: 24 guesses at once all read "not blocked" before any failure was
+    written, and 6 were checked against a limit of 5. Reserved first, at most the limit."""
+    make(database, Role.REVIEWER)
+    limit = CONFIG.account_policy.max_failures
+    start = utcnow()
+
+    def guess(_: int) -> str:
+        try:
+            login(database, "ana@example.edu", "wrong password here", now=start)
+        except LoginFailed:
+            return "checked"
+        except TooManyAttempts:
+            return "throttled"
+        return "signed in"
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        outcomes = list(pool.map(guess, range(24)))
+    assert outcomes.count("checked") <= limit
+    assert outcomes.count("checked") + outcomes.count("throttled") == 24
+    # Once the window is over, the right password works again.
+    later = start + CONFIG.account_policy.block + timedelta(seconds=1)
+    assert login(database, "ana@example.edu", PASSWORD, now=later).access_token
+
+
+def test_throttled_logins_are_folded_into_one_event_per_address_and_minute(
+    database: Engine,
+) -> None:
+    start = utcnow()
+    for _ in range(CONFIG.account_policy.slow_after + 1):
+        with pytest.raises(LoginFailed):
+            login(database, "nobody@example.edu", "wrong password here", now=start)
+    for _ in range(10):
+        with pytest.raises(TooManyAttempts):
+            login(database, "nobody@example.edu", "wrong password here", now=start)
+    assert actions(database).count("login.throttled") == 1
+    # A minute later the next refusal is recorded, counting the nine folded into the first.
+    later = start + timedelta(seconds=61)
+    with pytest.raises(LoginFailed):  # the slow-down has passed: one more guess is checked
+        login(database, "nobody@example.edu", "wrong password here", now=later)
+    with pytest.raises(TooManyAttempts):
+        login(database, "nobody@example.edu", "wrong password here", now=later)
+    with Session(database) as session:
+        folded = session.exec(
+            select(AuditEvent.data).where(AuditEvent.action == "login.throttled")
+        ).all()
+    assert [event["folded"] for event in folded] == [0, 9]
