@@ -105,6 +105,7 @@ def server_env(data_dir: str, keyring: Keyring, jwt_secret: str, url: str | None
     }
     if url:
         env["BGCHECK_DATABASE_URL"] = url
+        env["BGCHECK_PUBLIC_URL"] = "https://bgcheck.example.edu"  # not embedded: https
     return env
 
 
@@ -114,6 +115,7 @@ def _settings(env: dict[str, str]) -> Settings:
         database_url=env.get("BGCHECK_DATABASE_URL"),
         keyring=env["BGCHECK_KEYRING"],
         jwt_secret=env["BGCHECK_JWT_SECRET"],
+        public_url=env.get("BGCHECK_PUBLIC_URL", "http://127.0.0.1:8000"),
         embedded_worker=False,
         log_level="WARNING",
     )

@@ -16,6 +16,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "BGCHECK_"
 
+# The FCRA pre-adverse waiting period the product enforces (at least five business days,
+# the FTC's reasonable period), and the longest CORI may be kept (803 CMR 2.12).
+FCRA_MIN_WAIT_BUSINESS_DAYS = 5
+CORI_MAX_RETENTION_YEARS = 7
+
 # Values people paste from tutorials; a secret equal to one of these is no secret.
 PLACEHOLDER_SECRETS = frozenset({"changeme", "change-me", "secret", "password", "changethis"})
 
@@ -76,15 +81,28 @@ class Settings(BaseSettings):
     org_name: str = Field(default="bgcheck", min_length=1, max_length=120)
 
     consent_ttl_days: int = Field(default=14, ge=1, le=365)
-    adverse_wait_business_days: int = Field(default=5, ge=0, le=60)
-    retention_years: int = Field(default=7, ge=1, le=100)
+    # The legal floors below are the product's, not a setting's (docs/security.md): a
+    # waiting period under FCRA_MIN_WAIT_BUSINESS_DAYS needs test mode, which is refused
+    # outside an embedded (SQLite) installation.
+    adverse_wait_business_days: int = Field(default=FCRA_MIN_WAIT_BUSINESS_DAYS, ge=0, le=60)
+    test_mode: bool = Field(
+        default=False,
+        description="Allows a waiting period under 5 business days, for demos and tests; "
+        "refused with PostgreSQL.",
+    )
+    # 803 CMR 2.12: CORI is kept no longer than seven years from the final decision.
+    retention_years: int = Field(
+        default=CORI_MAX_RETENTION_YEARS, ge=1, le=CORI_MAX_RETENTION_YEARS
+    )
     # Cancelled and expired cases never reached a decision anyone must defend later, so
     # their PII goes sooner (`bgcheck retention run`, docs/vault.md).
     retention_closed_days: int = Field(
         default=365, ge=1, le=36500, description="Days PII of cancelled/expired cases is kept."
     )
-    retention_auto_apply: bool = Field(
-        default=False, description="Let the worker purge due cases daily (else dry-run only)."
+    retention_dry_run: bool = Field(
+        default=False,
+        description="The worker only reports cases due for destruction instead of destroying "
+        "them (an opt-out: by default it destroys them daily).",
     )
     # A process reuses a case's unwrapped data key for this long (0: never), so reloading a
     # list page does not unwrap its 50 keys again; the bound on how long another process
@@ -193,11 +211,31 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _warn_on_test_only_values(self) -> Settings:
-        if self.adverse_wait_business_days == 0:
+    def _legal_floors(self) -> Settings:
+        """What the law asks is not a setting: only test mode goes below it, and test mode
+        only on an embedded installation (SQLite), never on PostgreSQL."""
+        if self.test_mode and not self.is_sqlite:
+            raise ValueError(
+                "BGCHECK_TEST_MODE is for embedded (SQLite) installations only; "
+                "it is refused with PostgreSQL"
+            )
+        if self.adverse_wait_business_days < FCRA_MIN_WAIT_BUSINESS_DAYS:
+            if not self.test_mode:
+                raise ValueError(
+                    "BGCHECK_ADVERSE_WAIT_BUSINESS_DAYS must be at least "
+                    f"{FCRA_MIN_WAIT_BUSINESS_DAYS} (the FCRA waiting period); a shorter one "
+                    "needs BGCHECK_TEST_MODE=true, on SQLite only"
+                )
             log.warning(
-                "BGCHECK_ADVERSE_WAIT_BUSINESS_DAYS=0: candidates get no waiting period; "
-                "for testing only"
+                "test mode: candidates get a waiting period of %d business days, under the "
+                "legal %d; never use this with real candidates",
+                self.adverse_wait_business_days,
+                FCRA_MIN_WAIT_BUSINESS_DAYS,
+            )
+        if not self.is_sqlite and not self.public_url.startswith("https://"):
+            raise ValueError(
+                "BGCHECK_PUBLIC_URL must start with https:// outside an embedded installation "
+                "(links carry sign-in and candidate tokens)"
             )
         return self
 

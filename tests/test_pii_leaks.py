@@ -117,6 +117,7 @@ def office(fresh_engine, tmp_path, quiet_test_client, capsys) -> Iterator[Office
         data_dir=tmp_path,
         embedded_worker=False,
         adverse_wait_business_days=0,
+        test_mode=True,
         log_level="DEBUG",
         log_format="json",
     )

@@ -204,16 +204,16 @@ def _years_before(moment: datetime, years: int) -> datetime:
 
 @register(JOB_NAME, JOB_EVERY_SECONDS)
 def purge_due_cases(session: Session) -> int:
-    """The daily job: purge due cases if ``retention_auto_apply``, else only report them."""
+    """The daily job: purge due cases, or only report them with ``retention_dry_run``."""
     settings = get_settings()
     policy = Policy.from_settings(settings)
     now = utcnow()
     due = list_due(session, policy=policy, now=now, limit=JOB_MAX_CASES)
-    if not settings.retention_auto_apply:
+    if settings.retention_dry_run:
         if due:
-            log.info(
-                "cases are due for retention; BGCHECK_RETENTION_AUTO_APPLY is off, "
-                "run `bgcheck retention run --apply`",
+            log.warning(
+                "cases are due for destruction; BGCHECK_RETENTION_DRY_RUN is on, so they are "
+                "kept: run `bgcheck retention run --apply`",
                 due=len(due),
             )
         return 0

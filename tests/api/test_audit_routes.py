@@ -65,7 +65,9 @@ class Office:
 @pytest.fixture
 def office(fresh_engine, tmp_path) -> Iterator[Office]:  # type: ignore[no-untyped-def]
     engine: Engine = fresh_engine()
-    settings = Settings(data_dir=tmp_path, embedded_worker=False, adverse_wait_business_days=0)
+    settings = Settings(
+        data_dir=tmp_path, embedded_worker=False, adverse_wait_business_days=0, test_mode=True
+    )
     app = create_app(settings, engine)
     with session_scope(engine) as session:
         users = {role: make_user(session, Role(role)).id for role in ROLES}

@@ -14,14 +14,16 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from api.app import create_app
+from bgcheck import tokens
 from bgcheck.db import session_scope
 from bgcheck.models import Dissemination, utcnow
+from bgcheck.services import users as user_service
 from bgcheck.settings import Settings
 from workflow import ConsentBody, Role
 
 from support.auth import access_token
 from support.cases import answer_order
-from support.factories import make_user
+from support.factories import TEST_ACTOR, make_department, make_user
 
 CANDIDATE = {"given_name": "Pat", "family_name": "Candidate", "email": "pat@example.org"}
 CLERK = {
@@ -68,7 +70,9 @@ class Office:
 @pytest.fixture
 def office(fresh_engine, tmp_path) -> Iterator[Office]:  # type: ignore[no-untyped-def]
     engine: Engine = fresh_engine()
-    settings = Settings(data_dir=tmp_path, embedded_worker=False, adverse_wait_business_days=0)
+    settings = Settings(
+        data_dir=tmp_path, embedded_worker=False, adverse_wait_business_days=0, test_mode=True
+    )
     app = create_app(settings, engine)
     users = {}
     with session_scope(engine) as session:
@@ -341,3 +345,40 @@ def test_a_retried_event_is_replayed_not_fired_twice(office: Office) -> None:
     assert again.json()["version"] == first.json()["version"] == case["version"] + 1
     history = office.client.get(f"/api/v1/cases/{case['id']}/history", headers=office.as_("hr"))
     assert [entry["event"] for entry in history.json()] == ["create", "invite"]
+
+
+def test_a_replay_is_refused_to_a_caller_who_lost_the_case(office: Office) -> None:
+    """The attack: a stored answer replayed the candidate's contact to an hr user moved to
+    another department since. A replay now checks the caller's right as it is now."""
+    headers = {**office.as_("hr"), "Idempotency-Key": "create-then-moved"}
+    first = office.client.post("/api/v1/cases", json=CLERK, headers=headers)
+    assert first.status_code == 201
+    assert first.json()["candidate"]["email"] == "pat@example.org"
+    with session_scope(office.engine) as session:
+        user = tokens_user(office, "hr")
+        make_department(session, "ATH", "Athletics")
+        user_service.set_departments(session, TEST_ACTOR, user_id=user, codes=["ATH"])
+    again = office.client.post("/api/v1/cases", json=CLERK, headers=headers)
+    assert again.status_code == 404, again.text
+    assert "pat@example.org" not in again.text
+
+
+def test_a_replay_shows_only_what_the_caller_may_see_now(office: Office) -> None:
+    case = office.create()
+    approver = {**office.as_("manager"), "Idempotency-Key": "manager-cancel-1"}
+    path = f"/api/v1/cases/{case['id']}/events/cancel"
+    first = office.client.post(path, json={"reason": "withdrawn"}, headers=approver)
+    assert first.status_code == 200
+    assert first.json()["candidate"]["email"] == "pat@example.org"
+    with session_scope(office.engine) as session:
+        user = tokens_user(office, "manager")
+        user_service.set_roles(session, TEST_ACTOR, user_id=user, roles=[Role.AUDITOR])
+    again = office.client.post(path, json={"reason": "withdrawn"}, headers=approver)
+    assert again.status_code == 200
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json()["candidate"] is None  # an auditor sees no contact
+    assert "pat@example.org" not in again.text
+
+
+def tokens_user(office: Office, who: str) -> uuid.UUID:
+    return uuid.UUID(tokens.verify(office.tokens[who], office.app.state.auth.own).subject)

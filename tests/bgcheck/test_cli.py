@@ -43,6 +43,7 @@ def cli_engine(fresh_engine, monkeypatch: pytest.MonkeyPatch, tmp_path) -> Itera
     engine = fresh_engine()
     url = engine.url.render_as_string(hide_password=False)
     monkeypatch.setenv("BGCHECK_DATABASE_URL", url)
+    monkeypatch.setenv("BGCHECK_PUBLIC_URL", "https://bgcheck.example.edu")  # not embedded
     monkeypatch.setenv("BGCHECK_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("BGCHECK_KEYRING", Keyring.generate().to_json())
     get_settings.cache_clear()
@@ -155,6 +156,7 @@ def test_demo_refuses_a_production_database_without_the_flag(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("BGCHECK_DATABASE_URL", "postgresql+psycopg://app@db.invalid/bgcheck")
+    monkeypatch.setenv("BGCHECK_PUBLIC_URL", "https://bgcheck.example.edu")
     get_settings.cache_clear()
     try:
         result = runner.invoke(app, ["demo"])

@@ -34,6 +34,7 @@ def operator(fresh_engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> I
     keyring_file = tmp_path / "keyring.json"
     Keyring.generate().save(keyring_file)
     monkeypatch.setenv("BGCHECK_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("BGCHECK_PUBLIC_URL", "https://bgcheck.example.edu")  # not embedded
     monkeypatch.setenv("BGCHECK_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("BGCHECK_KEYRING_FILE", str(keyring_file))
     monkeypatch.setenv("BGCHECK_RETENTION_CLOSED_DAYS", "30")

@@ -19,6 +19,7 @@ def test_embedded_default_is_sqlite_in_the_data_dir(monkeypatch: pytest.MonkeyPa
 
 def test_postgres_url_switches_backend_and_driver(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BGCHECK_DATABASE_URL", "postgresql://app@db:5432/bgcheck")
+    monkeypatch.setenv("BGCHECK_PUBLIC_URL", "https://bgcheck.example.edu")
     settings = load_settings()
     assert settings.sqlalchemy_url == "postgresql+psycopg://app@db:5432/bgcheck"
     assert not settings.is_sqlite
@@ -58,12 +59,47 @@ def test_secret_never_appears_in_the_error(monkeypatch: pytest.MonkeyPatch) -> N
     assert "hunter2" not in str(raised.value)
 
 
-def test_zero_waiting_period_is_allowed_with_a_warning(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize("days", ["0", "4"])
+def test_a_waiting_period_under_the_legal_floor_needs_test_mode(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, days: str
 ) -> None:
-    monkeypatch.setenv("BGCHECK_ADVERSE_WAIT_BUSINESS_DAYS", "0")
-    assert load_settings().adverse_wait_business_days == 0
-    assert "for testing only" in caplog.text
+    monkeypatch.setenv("BGCHECK_ADVERSE_WAIT_BUSINESS_DAYS", days)
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    assert "BGCHECK_ADVERSE_WAIT_BUSINESS_DAYS must be at least 5" in str(raised.value)
+    monkeypatch.setenv("BGCHECK_TEST_MODE", "true")
+    assert load_settings().adverse_wait_business_days == int(days)
+    assert "test mode" in caplog.text
+
+
+def test_test_mode_is_refused_with_postgresql(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BGCHECK_DATABASE_URL", "postgresql+psycopg://app@db.example.edu/bg")
+    monkeypatch.setenv("BGCHECK_PUBLIC_URL", "https://bgcheck.example.edu")
+    monkeypatch.setenv("BGCHECK_TEST_MODE", "true")
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    assert "BGCHECK_TEST_MODE" in str(raised.value)
+
+
+def test_outside_an_embedded_installation_links_are_https(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BGCHECK_DATABASE_URL", "postgresql+psycopg://app@db.example.edu/bg")
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    assert "BGCHECK_PUBLIC_URL must start with https://" in str(raised.value)
+    monkeypatch.setenv("BGCHECK_PUBLIC_URL", "https://bgcheck.example.edu")
+    assert load_settings().public_url == "https://bgcheck.example.edu"
+
+
+def test_retention_cannot_exceed_the_cori_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BGCHECK_RETENTION_YEARS", "8")
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    assert "BGCHECK_RETENTION_YEARS" in str(raised.value)
+    monkeypatch.delenv("BGCHECK_RETENTION_YEARS")
+    assert load_settings().retention_years == 7
+    assert load_settings().retention_dry_run is False  # destroying is the default
 
 
 def test_secrets_are_hidden_in_repr() -> None:

@@ -60,6 +60,7 @@ def setup(
     with running_sim(delay=0.2) as sim:
         overrides = {
             "BGCHECK_DATABASE_URL": engine.url.render_as_string(hide_password=False),
+            "BGCHECK_PUBLIC_URL": "https://bgcheck.example.edu",
             "BGCHECK_DATA_DIR": str(tmp_path),
             "BGCHECK_KEYRING": Keyring.generate().to_json(),
             "BGCHECK_JWT_SECRET": uuid.uuid4().hex * 2,

@@ -35,6 +35,8 @@ def serve_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str]
         BGCHECK_KEYRING=Keyring.generate().to_json(),
         BGCHECK_JWT_SECRET=uuid.uuid4().hex * 2,
         BGCHECK_LOG_LEVEL="WARNING",
+        # Outside an embedded installation the links people get must be https.
+        BGCHECK_PUBLIC_URL="https://bgcheck.example.edu",
         **extra,
     )
 

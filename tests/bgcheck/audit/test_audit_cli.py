@@ -58,6 +58,7 @@ def cli_engine(
     """A fresh database and keyring that the CLI reaches through BGCHECK_* variables."""
     engine = fresh_engine()
     monkeypatch.setenv("BGCHECK_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("BGCHECK_PUBLIC_URL", "https://bgcheck.example.edu")  # not embedded
     monkeypatch.setenv("BGCHECK_DATA_DIR", str(tmp_path))
     get_settings.cache_clear()
     yield engine

@@ -52,7 +52,11 @@ OUTSIDE_MOVES: dict[State, list[tuple[Event, str]]] = {
 def world(databases, tmp_path_factory):  # type: ignore[no-untyped-def]
     engine = databases.new_engine()
     ctx = case_context(
-        Settings(data_dir=tmp_path_factory.mktemp("stateful"), adverse_wait_business_days=0)
+        Settings(
+            data_dir=tmp_path_factory.mktemp("stateful"),
+            adverse_wait_business_days=0,
+            test_mode=True,
+        )
     )
     with session_scope(engine) as session:
         roles = {

@@ -229,7 +229,7 @@ def test_purge_rechecks_the_rule_under_the_lock(db: Session, ctx: CaseContext) -
     assert pii_rows(db, case_id)[0] == 1
 
 
-def test_the_job_only_reports_unless_auto_apply_is_on(
+def test_the_job_destroys_due_cases_unless_dry_run_is_on(
     fresh_engine: Callable[[], Engine], tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
     engine = fresh_engine()
@@ -239,8 +239,11 @@ def test_the_job_only_reports_unless_auto_apply_is_on(
         people = staff(session)
         old = cleared(session, ctx, people, datetime.now(UTC) - timedelta(days=9 * 366))
 
-    def run_job(auto_apply: bool) -> int:
-        monkeypatch.setenv("BGCHECK_RETENTION_AUTO_APPLY", "true" if auto_apply else "false")
+    def run_job(*, dry_run: bool | None) -> int:
+        if dry_run is None:
+            monkeypatch.delenv("BGCHECK_RETENTION_DRY_RUN", raising=False)  # the default
+        else:
+            monkeypatch.setenv("BGCHECK_RETENTION_DRY_RUN", "true" if dry_run else "false")
         get_settings.cache_clear()
         try:
             with session_scope(engine) as session:
@@ -248,17 +251,17 @@ def test_the_job_only_reports_unless_auto_apply_is_on(
         finally:
             get_settings.cache_clear()
 
-    assert run_job(auto_apply=False) == 0
+    assert run_job(dry_run=True) == 0
     with session_scope(engine, read_only=True) as session:
         assert pii_rows(session, old)[0] == 1
-    assert run_job(auto_apply=True) == 1
+    assert run_job(dry_run=None) == 1  # destroying is the default
     with session_scope(engine, read_only=True) as session:
         assert pii_rows(session, old)[:2] == (0, 0)
         actions = session.exec(
             select(AuditEvent.actor_id).where(AuditEvent.action == "retention.purged")
         ).all()
     assert actions == ["retention"]
-    assert run_job(auto_apply=True) == 0
+    assert run_job(dry_run=False) == 0  # nothing left to destroy
 
 
 def test_the_job_is_registered() -> None:
