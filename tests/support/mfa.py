@@ -61,9 +61,7 @@ def enroll(
     """Set up ``secret`` as the user's authenticator, as the enrollment page would."""
     now = now or utcnow()
     app = Authenticator(secret)
-    mfa.enroll(
-        session, TESTS, box, user_id=user_id, secret=secret, code=app.code(now), now=now
-    )
+    mfa.enroll(session, TESTS, box, user_id=user_id, secret=secret, code=app.code(now), now=now)
     if recovery_codes:
         app.recovery_codes = mfa.generate_recovery_codes(session, TESTS, user_id=user_id, now=now)
     return app
