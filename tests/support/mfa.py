@@ -15,7 +15,9 @@ from datetime import datetime
 from sqlmodel import Session
 
 from bgcheck import audit, mfa
+from bgcheck.keys import load_keyring
 from bgcheck.models import utcnow
+from bgcheck.settings import Settings
 from bgcheck.vault import Keyring
 
 KNOWN_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"  # test-only, 160 bits of base32
@@ -47,6 +49,11 @@ class Authenticator:
 
 def box_of(keyring: Keyring) -> mfa.SecretBox:
     return mfa.SecretBox.for_keyring(keyring)
+
+
+def box_for(settings: Settings) -> mfa.SecretBox:
+    """The box of the server these settings start (the same keyring: file or variable)."""
+    return box_of(load_keyring(settings))
 
 
 def enroll(
