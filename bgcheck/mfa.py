@@ -296,6 +296,9 @@ def enroll(
     )
 
 
+EITHER: Final = frozenset({Method.TOTP, Method.RECOVERY_CODE})
+
+
 def verify(
     session: Session,
     box: SecretBox,
@@ -303,17 +306,24 @@ def verify(
     user_id: uuid.UUID,
     code: str | None,
     now: datetime,
-    allow_recovery: bool = True,
+    methods: frozenset[Method] = EITHER,
 ) -> Method:
-    """Accept a current TOTP code (or, with ``allow_recovery``, an unused recovery code)
-    exactly once; raise ``CodeRefused`` with the reason otherwise."""
+    """Accept a current TOTP code or an unused recovery code (of ``methods``) exactly once;
+    raise ``CodeRefused`` with the reason otherwise.
+
+    With both methods, six digits are a TOTP code and anything else a recovery code (the
+    API's one field); a page that asks for one of them says which.
+    """
     user = session.get(User, user_id)
     if user is None or not is_enrolled(user):
         raise CodeRefused(Refusal.NOT_ENROLLED)
     typed = normalize(code or "")
     if not typed:
         raise CodeRefused(Refusal.MISSING)
-    if _TOTP_CODE.fullmatch(typed) or not allow_recovery:
+    totp = Method.TOTP in methods and (
+        _TOTP_CODE.fullmatch(typed) is not None or Method.RECOVERY_CODE not in methods
+    )
+    if totp:
         assert user.totp_secret is not None
         secret = box.open(user.totp_secret, user_id=user_id)
         step = accepted_step(secret, typed, now=now, last_step=user.totp_last_step)

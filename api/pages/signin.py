@@ -226,6 +226,8 @@ def code_submit(
             code=code,
             client_address=_address(request),
             now=utcnow(),
+            # The field the person typed in says which kind of code it is.
+            methods=frozenset({mfa.Method.RECOVERY_CODE if recovery else mfa.Method.TOTP}),
         )
     except SecondFactorRequired as exc:
         return _code_page(request, step, recovery=recovery, error=exc.public_detail, status=401)

@@ -298,6 +298,7 @@ def second_factor(
     code: str | None,
     client_address: str,
     now: datetime,
+    methods: frozenset[mfa.Method] = mfa.EITHER,
 ) -> mfa.Method:
     """The second step of a password sign-in: accept a TOTP or recovery code once, then
     clear the account's failure count and record ``login.succeeded``
@@ -317,7 +318,9 @@ def second_factor(
         _refuse_throttled(engine, client_address, wait)
     with session_scope(engine) as session:
         try:
-            method = mfa.verify(session, config.secret_box, user_id=user_id, code=code, now=now)
+            method = mfa.verify(
+                session, config.secret_box, user_id=user_id, code=code, now=now, methods=methods
+            )
         except mfa.CodeRefused as refused:
             _count_failure(session, config, keys, now)
             _record_refusal(session, user_id, refused.reason, client_address)
@@ -405,7 +408,7 @@ def confirm_code(
     config: AuthConfig,
     *,
     code: str | None,
-    allow_recovery: bool,
+    methods: frozenset[mfa.Method],
     client_address: str,
     now: datetime,
 ) -> mfa.Method:
@@ -427,7 +430,7 @@ def confirm_code(
             user_id=actor.user_id,
             code=code,
             now=now,
-            allow_recovery=allow_recovery,
+            methods=methods,
         )
     except mfa.CodeRefused as refused:
         _count_failure(session, config, keys, now)
@@ -468,7 +471,7 @@ def replace_authenticator(
         actor,
         config,
         code=current_code,
-        allow_recovery=True,
+        methods=mfa.EITHER,
         client_address=client_address,
         now=now,
     )
@@ -501,7 +504,7 @@ def regenerate_recovery_codes(
         actor,
         config,
         code=code,
-        allow_recovery=False,
+        methods=frozenset({mfa.Method.TOTP}),
         client_address=client_address,
         now=now,
     )

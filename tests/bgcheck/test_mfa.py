@@ -251,13 +251,34 @@ def test_recovery_codes_are_hashed_work_once_and_a_new_set_replaces_the_old(db: 
     assert again.value.reason is mfa.Refusal.WRONG_RECOVERY_CODE
     # Not where only the app's code will do.
     with pytest.raises(mfa.CodeRefused):
-        mfa.verify(db, BOX, user_id=user.id, code=first[1], now=now, allow_recovery=False)
+        mfa.verify(
+            db, BOX, user_id=user.id, code=first[1], now=now, methods=frozenset({mfa.Method.TOTP})
+        )
 
     second = mfa.generate_recovery_codes(db, TEST_ACTOR, user_id=user.id, now=utcnow())
     with pytest.raises(mfa.CodeRefused):
         mfa.verify(db, BOX, user_id=user.id, code=first[1], now=now)
     assert mfa.verify(db, BOX, user_id=user.id, code=second[1], now=now)
     assert _actions(db).count("mfa.recovery_codes_generated") == 2
+
+
+def test_a_page_that_asks_for_one_kind_of_code_takes_only_that_kind(db: Session) -> None:
+    user = _user(db)
+    app = enroll(db, BOX, user.id, recovery_codes=True)
+    recovery_only = frozenset({mfa.Method.RECOVERY_CODE})
+    with pytest.raises(mfa.CodeRefused) as refused:
+        mfa.verify(db, BOX, user_id=user.id, code=app.code(), now=utcnow(), methods=recovery_only)
+    assert refused.value.reason is mfa.Refusal.WRONG_RECOVERY_CODE
+    with pytest.raises(mfa.CodeRefused) as refused:
+        mfa.verify(
+            db,
+            BOX,
+            user_id=user.id,
+            code="12345",
+            now=utcnow(),
+            methods=frozenset({mfa.Method.TOTP}),
+        )
+    assert refused.value.reason is mfa.Refusal.WRONG_CODE
 
 
 def test_a_recovery_code_of_another_user_is_refused(db: Session) -> None:
