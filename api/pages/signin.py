@@ -247,10 +247,7 @@ def enroll_form(
     request: Request, db: ReadSession, config: AppAuth, settings: AppSettings
 ) -> Response:
     if (done := _second_step(request, stage=Stage.ENROLLED)) is not None:
-        # A reload after the recovery codes were shown: they are not shown again.
-        return render(
-            request, "login_enrolled.html", {"csrf": _step_csrf(request, done), "codes": None}
-        )
+        return _enrolled_again(request, done)
     step = _second_step(request)
     if step is None:
         return _step_expired(request, settings)
@@ -260,6 +257,14 @@ def enroll_form(
     if mfa.is_enrolled(user):
         return RedirectResponse(CODE_PAGE, status_code=303)
     return _enroll_page(request, step, config, settings, email=user.email)
+
+
+def _enrolled_again(request: Request, done: SecondStep) -> Response:
+    """A reload (or a resent form) after the recovery codes were shown: they are not shown
+    again, and the person goes on to the session."""
+    return render(
+        request, "login_enrolled.html", {"csrf": _step_csrf(request, done), "codes": None}
+    )
 
 
 def _enroll_page(
@@ -290,6 +295,8 @@ def enroll_submit(
     config: AppAuth,
     settings: AppSettings,
 ) -> Response:
+    if (done := _second_step(request, stage=Stage.ENROLLED)) is not None:
+        return _enrolled_again(request, done)
     step = _second_step(request)
     if step is None:
         return _step_expired(request, settings)

@@ -177,10 +177,16 @@ def test_a_first_sign_in_sets_up_the_app_then_shows_the_codes_once(site: Site) -
     assert len(codes) == mfa.RECOVERY_CODE_COUNT
     assert "I have saved these codes" in shown.text
     assert not person.signed_in()
-    # A reload does not show them again.
+    # A reload does not show them again, nor the form sent again.
     again = person.client.get("/login/enroll")
     assert recovery_codes_of(again) == []
     assert "are not shown again" in again.text
+    resent = person.client.post(
+        "/login/enroll",
+        data={"code": app.code(), "pending": pending, "csrf_token": csrf_of(page.text)},
+    )
+    assert recovery_codes_of(resent) == []
+    assert "are not shown again" in resent.text
 
     done = person.client.post(
         "/login/enroll/done", data={"csrf_token": csrf_of(shown.text)}, follow_redirects=False
