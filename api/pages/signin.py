@@ -136,7 +136,7 @@ def login(
         request,
         checked.user_id,
         auth_time=int(checked.checked_at.timestamp()),
-        stage=Stage.PASSWORD,
+        stage=Stage.SECOND_FACTOR_DUE,
     )
     response = RedirectResponse(CODE_PAGE if checked.enrolled else ENROLL_PAGE, status_code=303)
     set_second_step(request, response, token)
@@ -159,7 +159,7 @@ def _address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _second_step(request: Request, *, stage: Stage = Stage.PASSWORD) -> SecondStep | None:
+def _second_step(request: Request, *, stage: Stage = Stage.SECOND_FACTOR_DUE) -> SecondStep | None:
     step = second_step_of(request)
     return step if step is not None and step.stage is stage else None
 

@@ -304,7 +304,7 @@ def start_session(
 class Stage(enum.StrEnum):
     """How far a password sign-in has come (the second-step cookie's ``stage``)."""
 
-    PASSWORD = "password"  # noqa: S105  (a stage) the password was right: a code, or enrollment, next
+    SECOND_FACTOR_DUE = "second_factor_due"  # the password was right: a code, or enrollment
     ENROLLED = "enrolled"  # an authenticator was just set up and its recovery codes shown
 
 
