@@ -100,7 +100,7 @@ class AlreadyEnrolled(Conflict):
 
 
 class NotEnrolled(Conflict):
-    """Replacing an authenticator, or making recovery codes, before there is one."""
+    """Replacing an authenticator before there is one."""
 
 
 # -- the secret at rest --------------------------------------------------------------------
@@ -219,10 +219,6 @@ def normalize(code: str) -> str:
     """What someone typed as a code, without spaces or hyphens, upper-case, misreadings
     of Crockford's alphabet folded (O → 0, I and L → 1)."""
     return _SEPARATORS.sub("", code).upper().translate(_MISREAD)
-
-
-def is_totp_code(code: str) -> bool:
-    return _TOTP_CODE.fullmatch(normalize(code)) is not None
 
 
 # -- the account's second factor -----------------------------------------------------------
