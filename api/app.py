@@ -75,8 +75,11 @@ def create_app(
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.auth = AuthConfig.from_settings(settings, load_jwt_secret(settings))
-    app.state.cases = CaseContext.from_settings(settings, Vault.from_settings(settings))
+    vault = Vault.from_settings(settings)
+    # TOTP secrets are sealed under a key derived from the keyring (bgcheck.mfa): the
+    # rotation of KEKs leaves the root key it comes from, and so the secrets, unchanged.
+    app.state.auth = AuthConfig.from_settings(settings, load_jwt_secret(settings), vault.keyring)
+    app.state.cases = CaseContext.from_settings(settings, vault)
     app.state.vendors = Desk.from_settings(settings, app.state.cases)
     errors.install(app)
     # Starlette runs the last-added middleware first: the request id exists before the cap,

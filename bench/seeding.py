@@ -39,7 +39,7 @@ import sqlalchemy as sa
 from psycopg.types.json import Jsonb
 from sqlalchemy import Engine
 
-from bgcheck import audit, migrate
+from bgcheck import audit, mfa, migrate
 from bgcheck.actors import load_actor
 from bgcheck.audit.chain import event_hash
 from bgcheck.audit.trail import lock_head
@@ -61,6 +61,8 @@ from bgcheck.vault import (
     wrap,
 )
 from workflow import ConsentBody, Role, State
+
+import authenticator
 
 PASSWORD = "benchmark password 2026"
 BENCH = audit.AuditActor.system("bench")
@@ -218,6 +220,9 @@ def seed(db: Database, keyring: Keyring, sealed: Sealed, *, service_cases: int) 
             ).id
             for key, (email, role, codes) in USERS.items()
         }
+        box = mfa.SecretBox.for_keyring(keyring)
+        for key in USERS:
+            authenticator.enroll(session, box, refs[key])
     seeded = Seeded(emails={key: email for key, (email, _, _) in USERS.items()})
     seeded.timings["users"] = time.perf_counter() - began
 

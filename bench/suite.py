@@ -65,6 +65,7 @@ import profiling
 import report
 import seeding
 import serving
+from authenticator import CODES
 
 RESULTS = Path(__file__).with_name("results")
 DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
@@ -225,9 +226,8 @@ def endpoints(seeded: seeding.Seeded) -> list[Endpoint]:
 
 
 def login(client: httpx.Client, email: str) -> str:
-    response = client.post(
-        "/api/v1/auth/token", data={"username": email, "password": seeding.PASSWORD}
-    )
+    form = {"username": email, "password": seeding.PASSWORD, "otp": CODES.code(email)}
+    response = client.post("/api/v1/auth/token", data=form)
     response.raise_for_status()
     return response.json()["access_token"]
 

@@ -48,7 +48,7 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bgcheck import audit, migrate
+from bgcheck import audit, mfa, migrate
 from bgcheck.actors import load_actor
 from bgcheck.db import make_engine, session_scope
 from bgcheck.keys import load_keyring
@@ -61,7 +61,9 @@ from bgcheck.settings import Settings
 from bgcheck.vault import DataKey, KeyCache, seal, seal_json, unseal, unwrap, wrap
 from workflow import ConsentBody, Event, Role
 
+import authenticator
 import serving
+from authenticator import CODES
 
 PAGE = 50
 PASSWORD = "benchmark password 2026"
@@ -235,9 +237,8 @@ class Requests:
         self.clients = clients
         self.auth = {}
         for role, email in emails.items():
-            response = clients["warm"].post(
-                "/api/v1/auth/token", data={"username": email, "password": PASSWORD}
-            )
+            form = {"username": email, "password": PASSWORD, "otp": CODES.code(email)}
+            response = clients["warm"].post("/api/v1/auth/token", data=form)
             response.raise_for_status()
             self.auth[role] = {"Authorization": f"Bearer {response.json()['access_token']}"}
 
@@ -419,6 +420,9 @@ def seed(engine: Engine, ctx: CaseContext) -> tuple[list[uuid.UUID], dict[str, s
             ).id
             for role, email in emails.items()
         }
+        box = mfa.SecretBox.for_keyring(ctx.vault.keyring)
+        for user_id in ids.values():
+            authenticator.enroll(session, box, user_id)
     with session_scope(engine) as session:
         hr = load_actor(session, ids["hr"])
         assert hr is not None

@@ -1,8 +1,9 @@
 """Demo data for the embedded mode: departments and one account per role.
 
-The passwords are published in the README, so ``bgcheck demo`` refuses to run against
-anything but the embedded SQLite database unless told otherwise. Later issues add demo
-cases in several states here.
+The passwords, and the one TOTP secret every demo account's second factor uses, are
+published in the README, so ``bgcheck demo`` refuses to run against anything but the
+embedded SQLite database unless told otherwise. ``bgcheck demo code`` prints the code an
+authenticator app with that secret shows now.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any, Final
 
 from sqlmodel import Session, select
 
-from bgcheck import audit
+from bgcheck import audit, mfa
 from bgcheck.actors import Actor, load_actor
 from bgcheck.models import Case, User
 from bgcheck.services import cases as case_service
@@ -24,6 +25,9 @@ from workflow import ConsentBody, Event, Role, State
 
 # One published password for every demo account; never seed these outside a demo.
 DEMO_PASSWORD: Final = "demo-password-2026"  # noqa: S105
+# One published TOTP secret for every demo account's second factor (README): add it to an
+# authenticator app, or run `bgcheck demo code`.
+DEMO_TOTP_SECRET: Final = "BGCHECKDEMOSECRETPUBLISHEDREADME"  # noqa: S105
 
 DEPARTMENTS: Final = (
     ("FAC", "Facilities"),
@@ -54,26 +58,52 @@ USERS: Final = (
 )
 
 
-def seed(session: Session, actor: audit.AuditActor) -> list[DemoUser]:
-    """Create what is missing; running it twice changes nothing the second time."""
+def seed(
+    session: Session, actor: audit.AuditActor, box: mfa.SecretBox, now: datetime
+) -> list[DemoUser]:
+    """Create what is missing; running it twice changes nothing the second time.
+
+    Every demo account gets ``DEMO_TOTP_SECRET`` as its authenticator (an account from an
+    older demo without one gets it too).
+    """
     for code, name in DEPARTMENTS:
         user_service.ensure_department(session, actor, code=code, name=name)
-    existing = set(session.exec(select(User.email)).all())
+    existing = {user.email: user for user in session.exec(select(User)).all()}
     created = []
     for demo_user in USERS:
-        if demo_user.email in existing:
-            continue
-        user_service.create_user(
-            session,
-            actor,
-            email=demo_user.email,
-            display_name=demo_user.display_name,
-            roles=demo_user.roles,
-            department_codes=demo_user.departments,
-            password=demo_user.password,
-        )
-        created.append(demo_user)
+        user = existing.get(demo_user.email)
+        if user is None:
+            user = user_service.create_user(
+                session,
+                actor,
+                email=demo_user.email,
+                display_name=demo_user.display_name,
+                roles=demo_user.roles,
+                department_codes=demo_user.departments,
+                password=demo_user.password,
+            )
+            created.append(demo_user)
+        if not mfa.is_enrolled(user):
+            # Enrolled with the code of the step before now: the one `bgcheck demo code`
+            # prints right after is still fresh.
+            step = mfa.step_at(now) - 1
+            mfa.enroll(
+                session,
+                actor,
+                box,
+                user_id=user.id,
+                secret=DEMO_TOTP_SECRET,
+                code=mfa.code_at(DEMO_TOTP_SECRET, step),
+                now=now,
+            )
     return created
+
+
+def current_code(now: datetime) -> tuple[str, int]:
+    """The demo accounts' code now, and for how many more seconds it is the newest."""
+    step = mfa.step_at(now)
+    left = (step + 1) * mfa.STEP_SECONDS - int(now.timestamp())
+    return mfa.code_at(DEMO_TOTP_SECRET, step), left
 
 
 # (candidate, position, how far the case goes): a dozen cases over the lifecycle.
@@ -213,4 +243,9 @@ def instructions(created: list[DemoUser], settings: Settings) -> str:
         f"(the API: {settings.public_url}/docs):"
     ]
     lines += [f"  {u.email:<34} {u.password:<26} {', '.join(u.roles)}" for u in USERS]
+    lines += [
+        "Each sign-in also asks for a 6-digit code: run `bgcheck demo code` in another",
+        f"terminal, or add the demo secret {mfa.grouped(DEMO_TOTP_SECRET)} to an",
+        "authenticator app (time-based, 6 digits, 30 seconds).",
+    ]
     return "\n".join(lines)

@@ -86,3 +86,39 @@ class TooManyAttempts(BgcheckError):
     def __init__(self, public_detail: str, *, retry_after_seconds: int) -> None:
         super().__init__(public_detail)
         self.retry_after_seconds = retry_after_seconds
+
+
+class SecondFactorRequired(Unauthenticated):
+    """The password was right, but the one-time code is missing. Counted as a failed
+    login (the throttle's count and the ``mfa.failed`` event commit)."""
+
+    slug = "mfa-required"
+    title = "One-time code required"
+    keeps_changes = True
+
+    def __init__(self, public_detail: str, *, reason: str = "missing") -> None:
+        super().__init__(public_detail)
+        self.reason = reason
+
+
+class SecondFactorFailed(SecondFactorRequired):
+    """The one-time code (TOTP or recovery code) was wrong or already used (``reason``:
+    a ``bgcheck.mfa.Refusal``). Counted as a failed login."""
+
+    slug = "mfa-failed"
+    title = "One-time code not accepted"
+
+
+class SecondFactorNotEnrolled(Forbidden):
+    """The account has no authenticator yet: it is set up in the web pages, not the API."""
+
+    slug = "mfa-not-enrolled"
+    title = "Second factor not set up"
+    keeps_changes = True  # the login.failed event
+
+
+class SingleSignOnWithoutMfa(Unauthenticated):
+    """A provider's token that does not show a second factor (its ``amr``/``acr``)."""
+
+    slug = "sso-mfa-required"
+    title = "Second factor required"

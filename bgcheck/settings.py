@@ -68,6 +68,16 @@ class Settings(BaseSettings):
         min_length=1,
         description="The client secret, if the provider gave one (else a public client, PKCE).",
     )
+    # A provider's token must show a second factor (docs/identity.md#multi-factor-sign-in):
+    # its `amr` claim names one of these methods (RFC 8176), or its `acr` is one of these.
+    oidc_mfa_amr: str = Field(
+        default="mfa",
+        description="Comma-separated `amr` values that show MFA at the identity provider.",
+    )
+    oidc_mfa_acr: str = Field(
+        default="",
+        description="Comma-separated `acr` values that show MFA at the identity provider.",
+    )
     login_max_failures: int = Field(default=5, ge=1, le=100)
     login_max_failures_per_address: int = Field(default=20, ge=1, le=10_000)
     login_block_minutes: int = Field(default=15, ge=1, le=24 * 60)
@@ -199,6 +209,16 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _some_sign_of_mfa(self) -> Settings:
+        if self.oidc_issuer and not (self.oidc_mfa_amr_values or self.oidc_mfa_acr_values):
+            raise ValueError(
+                "BGCHECK_OIDC_MFA_AMR and BGCHECK_OIDC_MFA_ACR are both empty: no token from "
+                "the identity provider could show a second factor, so nobody could sign in "
+                "through it"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _http_vendor_is_configured(self) -> Settings:
         if self.vendor == "http":
             missing = [
@@ -240,6 +260,14 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def oidc_mfa_amr_values(self) -> frozenset[str]:
+        return _listed(self.oidc_mfa_amr)
+
+    @property
+    def oidc_mfa_acr_values(self) -> frozenset[str]:
+        return _listed(self.oidc_mfa_acr)
+
+    @property
     def sqlalchemy_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'bgcheck.db'}"
 
@@ -250,6 +278,10 @@ class Settings(BaseSettings):
     @property
     def run_embedded_worker(self) -> bool:
         return self.is_sqlite if self.embedded_worker is None else self.embedded_worker
+
+
+def _listed(value: str) -> frozenset[str]:
+    return frozenset(item.strip() for item in value.split(",") if item.strip())
 
 
 def env_name(field: str) -> str:

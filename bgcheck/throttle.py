@@ -2,8 +2,10 @@
 
 Failures are counted per account and per client address within a window. Past
 ``slow_after`` failures each further attempt must wait (1 s, 2 s, 4 s, …); at
-``max_failures`` the key is blocked for ``block``. Keys are SHA-256 hashes, so the table
-never holds what someone typed as a user name (often a password typed in the wrong box).
+``max_failures`` the key is blocked for ``block``. An attempt is counted before it is
+checked (``reserve``), then settled as wrong or given back as right. Keys are SHA-256
+hashes, so the table never holds what someone typed as a user name (often a password
+typed in the wrong box).
 """
 
 from __future__ import annotations
@@ -44,9 +46,14 @@ def wait_time(session: Session, keys: Iterable[str], now: datetime) -> timedelta
     return max(waits) if waits else None
 
 
-def record_failure(session: Session, throttle_key: str, policy: Policy, now: datetime) -> int:
-    """Count one failure atomically (an upsert: concurrent failures all count), block the
-    key when due, and return the count in this window."""
+def reserve(session: Session, throttle_key: str, policy: Policy, now: datetime) -> bool:
+    """Count an attempt as a failure before checking it; False when it is over the limit.
+
+    Counting after the (slow) check let parallel guesses all pass the "blocked?" read
+    before any failure was written: 6 of 24 parallel wrong passwords got through a limit
+    of 5. Reserved first in one atomic upsert, at most ``max_failures`` attempts per window
+    are ever checked. Then ``settle`` a wrong attempt, or ``release`` a right one.
+    """
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table = table_of(LoginThrottle)
@@ -60,37 +67,38 @@ def record_failure(session: Session, throttle_key: str, policy: Policy, now: dat
         },
     )
     failures: int = session.execute(statement.returning(table.c.failures)).scalar_one()
-    blocked_until = None
-    if failures >= policy.max_failures:
-        blocked_until = now + policy.block
-    elif failures > policy.slow_after:
-        blocked_until = now + timedelta(seconds=2 ** (failures - policy.slow_after - 1))
-    if blocked_until is not None:
-        session.execute(
-            update(table).where(table.c.key == throttle_key).values(blocked_until=blocked_until)
-        )
-    return failures
+    if failures > policy.max_failures:
+        _block(session, throttle_key, now + policy.block)
+        return False
+    return True
 
 
-def reserve(session: Session, throttle_key: str, policy: Policy, now: datetime) -> bool:
-    """Count an attempt as a failure before checking it; False when it is over the limit.
-
-    Counting after the (slow) check let parallel guesses all pass the "blocked?" read
-    before any failure was written: 6 of 24 parallel wrong passwords got through a limit
-    of 5. Reserved first, at most ``max_failures`` attempts per window are ever checked.
-    A success gives its reservation back (``release``, or ``clear``).
-    """
-    return record_failure(session, throttle_key, policy, now) <= policy.max_failures
+def settle(session: Session, throttle_key: str, policy: Policy, now: datetime) -> None:
+    """A reserved attempt was wrong: slow the key down (1 s, 2 s, 4 s…) past
+    ``slow_after`` failures, and block it for ``block`` at ``max_failures``."""
+    row = session.get(LoginThrottle, throttle_key, populate_existing=True)
+    if row is None:  # purged meanwhile: nothing to slow down
+        return
+    if row.failures >= policy.max_failures:
+        _block(session, throttle_key, now + policy.block)
+    elif row.failures > policy.slow_after:
+        delay = timedelta(seconds=2 ** (row.failures - policy.slow_after - 1))
+        _block(session, throttle_key, now + delay)
 
 
 def release(session: Session, throttle_key: str) -> None:
-    """Give back one reserved attempt that succeeded."""
+    """A reserved attempt was right: give its count back."""
     table = table_of(LoginThrottle)
     session.execute(
         update(table)
         .where(table.c.key == throttle_key, table.c.failures > 0)
         .values(failures=table.c.failures - 1)
     )
+
+
+def _block(session: Session, throttle_key: str, until: datetime) -> None:
+    table = table_of(LoginThrottle)
+    session.execute(update(table).where(table.c.key == throttle_key).values(blocked_until=until))
 
 
 def clear(session: Session, throttle_key: str) -> None:

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.pages import access, audit, cases, portal, signin
+from api.pages import access, account, audit, cases, portal, signin
 
 router = APIRouter(include_in_schema=False)
 router.include_router(signin.router)
+router.include_router(account.router)
 router.include_router(cases.router)
 router.include_router(portal.router)
 router.include_router(audit.router)

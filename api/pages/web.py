@@ -10,6 +10,12 @@ SameSite=Lax, and Secure when the app is served over HTTPS. Signing out revokes 
 token and the whole sign-in (its ``sid``), in the ``revoked_tokens`` table the API's
 logout uses, so renewed copies die with it.
 
+**The second step.** A right password starts no session. It sets a short-lived signed
+cookie (``MFA_COOKIE``, a token for its own audience ``<jwt audience>:web-mfa``, so it is
+never a session or an API token) that carries the user id and the password's time, and
+the person goes on to the code page or, without an authenticator yet, to enrollment. The
+session starts only when the second factor has been shown (docs/pages.md).
+
 **CSRF.** Every form carries ``csrf_token`` = HMAC-SHA256(key, purpose and binding): the
 session's ``sid`` when signed in, a random pre-session cookie on the sign-in form, the
 link's hash on the candidate portal. It is compared with ``hmac.compare_digest``. The
@@ -19,6 +25,7 @@ key is derived from the JWT secret. See docs/pages.md.
 from __future__ import annotations
 
 import base64
+import enum
 import hashlib
 import hmac
 import secrets
@@ -61,6 +68,10 @@ from workflow import State
 
 SESSION_COOKIE: Final = "bgcheck_session"
 LOGIN_COOKIE: Final = "bgcheck_login"
+# Between the password and the second factor; sent only to the sign-in steps' paths.
+MFA_COOKIE: Final = "bgcheck_mfa"
+MFA_COOKIE_PATH: Final = "/login"
+SECOND_STEP_LIFETIME: Final = timedelta(minutes=10)
 # However active, a sign-in ends after a working day (NIST SP 800-63B, AAL2: 12 hours).
 MAX_SESSION: Final = timedelta(hours=12)
 CSRF_FIELD: Final = "csrf_token"
@@ -171,6 +182,7 @@ def navigation(actor: Actor) -> list[tuple[str, str]]:
         entries.append(("/audit", "Audit"))
     if policy.granted(actor, policy.Action.READ_APPROVALS):
         entries.append(("/approvals", "Approvals"))
+    entries.append(("/account", "Account"))  # everyone's own second factor
     return entries
 
 
@@ -185,6 +197,7 @@ class WebSessions:
     idle: timedelta
     csrf_key: bytes
     config: auth.AuthConfig  # to load the actor like the API does, with our audience
+    second_step: tokens.SharedSecret  # between the password and the code: its own audience
 
     @classmethod
     def of(cls, request: Request) -> WebSessions:
@@ -205,6 +218,7 @@ class WebSessions:
                 idle=config.token_lifetime,
                 csrf_key=key,
                 config=replace(config, own=secret, provider=None),
+                second_step=replace(config.own, audience=f"{config.own.audience}:web-mfa"),
             )
             state.web_sessions = found
         return found
@@ -267,15 +281,104 @@ def set_cookie(
     )
 
 
-def start_session(request: Request, response: Response, user_id: uuid.UUID) -> None:
-    """After a successful sign-in: a new ``sid``, a session token in the cookie."""
+def start_session(
+    request: Request, response: Response, user_id: uuid.UUID, *, auth_time: int | None = None
+) -> None:
+    """After a successful sign-in: a new ``sid``, a session token in the cookie.
+
+    ``auth_time``: when the password was checked (a password sign-in's second step comes
+    a little later); the 12-hour limit counts from it. Default: now (single sign-on).
+    """
     sessions = WebSessions.of(request)
     now = utcnow()
     token = sessions.issue(
-        user_id, sid=secrets.token_urlsafe(16), auth_time=int(now.timestamp()), now=now
+        user_id,
+        sid=secrets.token_urlsafe(16),
+        auth_time=auth_time if auth_time is not None else int(now.timestamp()),
+        now=now,
     )
     set_cookie(response, request, SESSION_COOKIE, token)
     response.delete_cookie(LOGIN_COOKIE, path="/")
+    if request.cookies.get(MFA_COOKIE):
+        end_second_step(request, response)
+
+
+class Stage(enum.StrEnum):
+    """How far a password sign-in has come (the second-step cookie's ``stage``)."""
+
+    SECOND_FACTOR_DUE = "second_factor_due"  # the password was right: a code, or enrollment
+    ENROLLED = "enrolled"  # an authenticator was just set up and its recovery codes shown
+
+
+@dataclass(frozen=True, slots=True)
+class SecondStep:
+    """A password sign-in waiting for its second factor (from the ``MFA_COOKIE``)."""
+
+    user_id: uuid.UUID
+    auth_time: int  # when the password was checked
+    stage: Stage
+    token_id: str  # binds the step's forms (CSRF) and names it when it is used up
+    expires_at: datetime
+
+    @property
+    def revocation_key(self) -> str:
+        return hashlib.sha256(f"web-mfa\n{self.token_id}".encode()).hexdigest()
+
+
+def issue_second_step(
+    request: Request, user_id: uuid.UUID, *, auth_time: int, stage: Stage
+) -> tuple[str, SecondStep]:
+    """A second-step token (for ``set_second_step``) and what it says. It ends
+    ``SECOND_STEP_LIFETIME`` after the password was checked, whatever the stage."""
+    now = utcnow()
+    ends = datetime.fromtimestamp(auth_time, UTC) + SECOND_STEP_LIFETIME
+    token, claims = tokens.issue(
+        WebSessions.of(request).second_step,
+        subject=str(user_id),
+        now=now,
+        lifetime=max(ends - now, timedelta(seconds=1)),
+        extra={"auth_time": auth_time, "stage": stage.value},
+    )
+    assert claims.token_id is not None  # every token we issue has a jti
+    return token, SecondStep(user_id, auth_time, stage, claims.token_id, claims.expires_at)
+
+
+def set_second_step(request: Request, response: Response, token: str) -> None:
+    set_cookie(
+        response,
+        request,
+        MFA_COOKIE,
+        token,
+        max_age=int(SECOND_STEP_LIFETIME.total_seconds()),
+        path=MFA_COOKIE_PATH,
+    )
+
+
+def second_step_of(request: Request) -> SecondStep | None:
+    """This browser's sign-in waiting for its second factor, if any (expired: none)."""
+    token = request.cookies.get(MFA_COOKIE)
+    if not token:
+        return None
+    try:
+        claims = tokens.verify(token, WebSessions.of(request).second_step)
+        user_id = uuid.UUID(claims.subject)
+        stage = Stage(str(claims.raw.get("stage")))
+    except (tokens.InvalidToken, ValueError):
+        return None
+    auth_time = claims.raw.get("auth_time")
+    if not isinstance(auth_time, int) or claims.token_id is None:
+        return None
+    return SecondStep(user_id, auth_time, stage, claims.token_id, claims.expires_at)
+
+
+def end_second_step(request: Request, response: Response) -> None:
+    response.delete_cookie(
+        MFA_COOKIE,
+        path=MFA_COOKIE_PATH,
+        secure=is_https(request, request.app.state.settings),
+        httponly=True,
+        samesite="lax",
+    )
 
 
 def end_session(session: Session, signed_in: SignedIn, now: datetime) -> None:

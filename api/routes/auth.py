@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 
 from api.deps import AppAuth, AppEngine, CaseCtx, CurrentActor, CurrentReader, DbSession
@@ -19,25 +19,47 @@ router = APIRouter(prefix="/api/v1", tags=["auth"])
 
 @router.post(
     "/auth/token",
-    summary="Sign in with email and password",
-    responses=problems(401, 422, 429),
+    summary="Sign in with email, password and one-time code",
+    responses=problems(401, 403, 422, 429),
 )
 def token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     request: Request,
     engine: AppEngine,
     config: AppAuth,
+    otp: Annotated[
+        str | None,
+        Form(
+            max_length=64,
+            description="The 6-digit code your authenticator app shows now, or one of your "
+            "recovery codes (each works once).",
+        ),
+    ] = None,
 ) -> Token:
-    """OAuth2 password flow: form fields `username` (the email) and `password`.
+    """OAuth2 password flow with a second factor: form fields `username` (the email),
+    `password` and `otp`.
 
-    Repeated failures for one account or from one address are slowed, then refused for a
-    while with 429 and `Retry-After`. The answer never says whether the email exists.
+    Every account signs in with a second factor (docs/identity.md). `otp` is the 6-digit
+    TOTP code the account's authenticator app shows now, or one of its recovery codes; a
+    code is accepted once.
+
+    - Right password, `otp` missing: **401** problem `…/problems/mfa-required`, whose
+      `detail` says to send the code in the form field `otp`.
+    - Right password, wrong or reused `otp`: **401** problem `…/problems/mfa-failed`.
+    - The account has no authenticator app yet: **403** problem
+      `…/problems/mfa-not-enrolled`; sign in once at `/login` in a browser to set one up.
+    - Wrong email or password: **401** problem `…/problems/unauthenticated`.
+
+    A wrong password and a missing or wrong code count alike: repeated failures for one
+    account or from one address are slowed, then refused for a while with **429** and
+    `Retry-After`. The answer never says whether the email exists.
     """
     issued = auth.login(
         engine,
         config,
         email=form.username,
         password=form.password,
+        otp=otp,
         client_address=request.client.host if request.client else "unknown",
         now=utcnow(),
     )

@@ -28,7 +28,9 @@ app.command(epilog="Example: BGCHECK_DATA_DIR=./var bgcheck serve --port 8000")(
 app.command(
     epilog="Example: BGCHECK_DATABASE_URL=postgresql+psycopg://app@db/bgcheck bgcheck worker"
 )(server.worker)
-app.command(epilog="Example: bgcheck demo")(server.demo)
+app.command(epilog="Example: bgcheck demo; then, in a second terminal, bgcheck demo code")(
+    server.demo
+)
 app.command(
     epilog="Example: BGCHECK_SIM_API_KEY=k BGCHECK_SIM_WEBHOOK_SECRET=whsec_… bgcheck vendor-sim "
     "--port 8900 --webhook-url http://127.0.0.1:8000/api/v1/vendors/http/webhook"

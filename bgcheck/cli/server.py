@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import enum
 import threading
 from typing import Annotated
 
 import typer
 
 from bgcheck import demo as demo_data
+from bgcheck import mfa
 from bgcheck import worker as background
 from bgcheck.cli.common import CLI_ACTOR, database, fail, settings
 from bgcheck.db import session_scope
@@ -51,21 +53,38 @@ def worker(
         background.run(engine, stop, tick_seconds=tick)
 
 
+class DemoAction(enum.StrEnum):
+    CODE = "code"
+
+
 def demo(
+    action: Annotated[
+        DemoAction | None,
+        typer.Argument(
+            help="`code`: print the 6-digit code the demo accounts' authenticator shows now."
+        ),
+    ] = None,
     allow_non_embedded: Annotated[
         bool, typer.Option(help="Seed a non-SQLite database too (never in production).")
     ] = False,
 ) -> None:
-    """Seed demo departments, one user per role (known passwords!) and a dozen cases."""
+    """Seed demo departments, one user per role (known passwords and second factor!) and a
+    dozen cases. `bgcheck demo code` prints the code to sign in with."""
+    if action is DemoAction.CODE:
+        code, left = demo_data.current_code(utcnow())
+        typer.echo(f"{code}  (the demo accounts' code; a new one in {left} s)")
+        return
     config = settings()
     if not config.is_sqlite and not allow_non_embedded:
         fail("demo users have published passwords: refusing on a non-embedded database")
     try:
-        context = CaseContext.from_settings(config, Vault.from_settings(config))
+        vault = Vault.from_settings(config)
+        context = CaseContext.from_settings(config, vault)
     except SettingsError as exc:
         fail(str(exc))
     with database(config) as engine, session_scope(engine) as session:
-        created = demo_data.seed(session, CLI_ACTOR)
+        box = mfa.SecretBox.for_keyring(vault.keyring)
+        created = demo_data.seed(session, CLI_ACTOR, box, utcnow())
         cases = demo_data.seed_cases(session, context, utcnow())
     typer.echo(demo_data.instructions(created, config))
     if cases:

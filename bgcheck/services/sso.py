@@ -12,9 +12,10 @@ Core 1.0 §3.1, RFC 7636, RFC 9700 §2.1):
   token's (compared in constant time); the flow token is then used up (its ``jti`` goes
   into ``revoked_tokens``), the code is redeemed with the ``code_verifier``, and the ID
   token is verified as provider bearer tokens are (RS256 by the provider's JWKS, issuer,
-  expiry), with our client id as the audience and the flow's ``nonce``. The account is the
-  one with the email the provider vouches for (``auth.vouched_email``, as for bearer
-  tokens), if active; ``login.succeeded`` is recorded with ``method: "sso"``.
+  expiry), with our client id as the audience and the flow's ``nonce``; its ``amr`` or
+  ``acr`` must show that the person used a second factor (``auth.shows_mfa``). The
+  account is the one with the email the provider vouches for (``auth.vouched_email``, as
+  for bearer tokens), if active; ``login.succeeded`` is recorded with ``method: "sso"``.
 
 Every failure records ``login.failed`` with a ``reason`` (a ``Failure``) and raises
 ``SingleSignOnFailed`` with a message for the person; nothing else is changed. Like
@@ -87,6 +88,7 @@ class Failure(StrEnum):
     CODE_REFUSED = "code_refused"  # e.g. a used code, or the wrong PKCE verifier
     INVALID_ID_TOKEN = "invalid_id_token"  # noqa: S105  (a reason, not a secret)
     NONCE_MISMATCH = "nonce_mismatch"
+    NO_MFA = "no_mfa"  # the ID token does not show a second factor (amr/acr)
     NO_VERIFIED_EMAIL = "no_verified_email"
     UNKNOWN_ACCOUNT = "unknown_account"
     ACCOUNT_DISABLED = "account_disabled"
@@ -118,6 +120,10 @@ MESSAGES: Final[dict[Failure, str]] = {
     Failure.CODE_REFUSED: "The identity provider refused to complete the sign-in. " + _AGAIN,
     Failure.INVALID_ID_TOKEN: _UNVERIFIED,
     Failure.NONCE_MISMATCH: _UNVERIFIED,
+    Failure.NO_MFA: (
+        "Your identity provider did not confirm a second factor. Sign in there with "
+        "multi-factor authentication (MFA), for example your authenticator app, then try again."
+    ),
     Failure.NO_VERIFIED_EMAIL: (
         "The identity provider did not confirm your email address, so bgcheck cannot tell "
         "which account is yours. Ask your administrator."
@@ -298,6 +304,8 @@ def _verified_answer(
         token_nonce.encode(), nonce.encode()
     ):
         raise _Refused(Failure.NONCE_MISMATCH)
+    if not auth.shows_mfa(claims, amr=config.mfa_amr, acr=config.mfa_acr):
+        raise _Refused(Failure.NO_MFA)
     return claims
 
 

@@ -17,26 +17,39 @@ from bgcheck.settings import Settings
 from workflow import Role
 
 from support.factories import PASSWORD, TEST_ACTOR, make_user
+from support.mfa import Authenticator, enroll
 
 
 @pytest.fixture
 def engine_with_users(fresh_engine) -> Engine:  # type: ignore[no-untyped-def]
-    engine: Engine = fresh_engine()
-    with session_scope(engine) as session:
-        make_user(session, Role.MANAGER, email="manager@example.edu", password=PASSWORD)
-        make_user(session, Role.HR, email="hr@example.edu", password=PASSWORD)
-    return engine
+    return fresh_engine()
+
+
+APPS: dict[str, Authenticator] = {}  # each user's authenticator app, by email
 
 
 @pytest.fixture
 def client(engine_with_users: Engine, tmp_path) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
     settings = Settings(data_dir=tmp_path, embedded_worker=False, login_max_failures=2)
-    with TestClient(create_app(settings, engine_with_users)) as client:
+    app = create_app(settings, engine_with_users)
+    with session_scope(engine_with_users) as session:
+        for role, email in ((Role.MANAGER, "manager@example.edu"), (Role.HR, "hr@example.edu")):
+            user = make_user(session, role, email=email, password=PASSWORD)
+            APPS[email] = enroll(session, app.state.auth.secret_box, user.id, recovery_codes=True)
+        make_user(session, Role.AUDITOR, email="new@example.edu", password=PASSWORD)
+    with TestClient(app) as client:
         yield client
 
 
-def sign_in(client: TestClient, email: str, password: str = PASSWORD):  # type: ignore[no-untyped-def]
-    return client.post("/api/v1/auth/token", data={"username": email, "password": password})
+def sign_in(client: TestClient, email: str, password: str = PASSWORD, otp: str | None = ""):  # type: ignore[no-untyped-def]
+    """The token request; ``otp=""``: the current code of the user's app (when the password
+    is right: a wrong one must not use up a code), ``None``: no code at all."""
+    form = {"username": email, "password": password}
+    if otp == "" and password == PASSWORD and email in APPS:
+        otp = APPS[email].code()
+    if otp:
+        form["otp"] = otp
+    return client.post("/api/v1/auth/token", data=form)
 
 
 def test_sign_in_use_and_sign_out(client: TestClient) -> None:
@@ -69,6 +82,53 @@ def test_repeated_failures_get_429_with_retry_after(client: TestClient) -> None:
     assert refused.status_code == 429
     assert int(refused.headers["retry-after"]) >= 1
     assert refused.headers["content-type"] == "application/problem+json"
+
+
+def test_the_right_password_without_a_code_says_to_send_one_in_otp(client: TestClient) -> None:
+    response = sign_in(client, "manager@example.edu", otp=None)
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"].endswith("/problems/mfa-required")
+    assert "form field `otp`" in problem["detail"]
+
+
+def test_a_wrong_code_is_401_mfa_failed_and_counts_as_a_failure(client: TestClient) -> None:
+    wrong = sign_in(client, "hr@example.edu", otp="000000")
+    assert wrong.status_code == 401
+    assert wrong.json()["type"].endswith("/problems/mfa-failed")
+    assert "000000" not in wrong.text
+    # BGCHECK_LOGIN_MAX_FAILURES=2: one more failure, of either kind, blocks the account.
+    assert sign_in(client, "hr@example.edu", otp=None).status_code == 401
+    assert sign_in(client, "hr@example.edu").status_code == 429
+
+
+def test_a_recovery_code_signs_in_once(client: TestClient) -> None:
+    code = APPS["manager@example.edu"].recovery_code()
+    assert sign_in(client, "manager@example.edu", otp=code).status_code == 200
+    again = sign_in(client, "manager@example.edu", otp=code)
+    assert again.status_code == 401
+    assert again.json()["type"].endswith("/problems/mfa-failed")
+
+
+def test_an_account_without_an_authenticator_is_sent_to_the_pages(client: TestClient) -> None:
+    response = sign_in(client, "new@example.edu", otp="123456")
+    assert response.status_code == 403
+    problem = response.json()
+    assert problem["type"].endswith("/problems/mfa-not-enrolled")
+    assert "/login" in problem["detail"]
+
+
+def test_the_docs_describe_the_otp_field(client: TestClient) -> None:
+    operation = client.get("/openapi.json").json()["paths"]["/api/v1/auth/token"]["post"]
+    assert "otp" in operation["description"]
+    assert {"401", "403", "429"} <= operation["responses"].keys()
+    body = operation["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]
+    schema = client.get("/openapi.json").json()["components"]["schemas"][
+        body["$ref"].rsplit("/", 1)[1]
+    ]
+    assert "otp" in schema["properties"]
+    assert "otp" not in schema["required"]
 
 
 def test_missing_form_fields_are_422(client: TestClient) -> None:

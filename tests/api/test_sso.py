@@ -117,3 +117,42 @@ def test_hs256_signed_with_the_providers_public_key_is_401(
     }
     header = {"alg": "HS256", "typ": "JWT", "kid": provider.current_kid}
     assert me(client, forge_hs256(header, claims, public)).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "amr", [None, ["pwd"], ["pwd", "otp"], "pwd"], ids=["no-amr", "pwd", "otp-only", "bare"]
+)
+def test_a_provider_token_without_a_second_factor_is_401(
+    client: TestClient, provider: LocalProvider, amr: object
+) -> None:
+    response = me(client, provider.token(email=EMAIL, amr=amr))
+    assert response.status_code == 401
+    problem = response.json()
+    assert problem["type"].endswith("/problems/sso-mfa-required")
+    assert "did not confirm a second factor" in problem["detail"]
+    assert "sign in there with MFA" in problem["detail"]
+
+
+def test_which_amr_and_acr_show_mfa_is_configurable(
+    provider: LocalProvider, fresh_engine, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    engine: Engine = fresh_engine()
+    with session_scope(engine) as session:
+        make_user(session, Role.REVIEWER, email=EMAIL)
+    settings = Settings(
+        data_dir=tmp_path,
+        embedded_worker=False,
+        oidc_issuer=provider.issuer,
+        oidc_audience="bgcheck",
+        oidc_mfa_amr="hwk, otp",
+        oidc_mfa_acr="urn:example:loa:2",
+    )
+    with TestClient(create_app(settings, engine), raise_server_exceptions=False) as client:
+        assert me(client, provider.token(email=EMAIL, amr=["pwd", "otp"])).status_code == 200
+        assert me(client, provider.token(email=EMAIL, amr=["hwk"])).status_code == 200
+        loa2 = provider.token(email=EMAIL, amr=None, acr="urn:example:loa:2")
+        assert me(client, loa2).status_code == 200
+        # "mfa" is not one of the configured values here.
+        assert me(client, provider.token(email=EMAIL, amr=["mfa"])).status_code == 401
+        loa1 = provider.token(email=EMAIL, amr=None, acr="urn:example:loa:1")
+        assert me(client, loa1).status_code == 401

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -12,11 +13,13 @@ from sqlalchemy import Engine
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from bgcheck import demo
+from bgcheck import demo, mfa
 from bgcheck.cli import app
 from bgcheck.db import session_scope
-from bgcheck.models import AuditEvent, Case, User, UserRole
+from bgcheck.keys import load_keyring
+from bgcheck.models import AuditEvent, Case, User, UserRole, utcnow
 from bgcheck.passwords import verify_password
+from bgcheck.services import auth
 from bgcheck.settings import get_settings
 from bgcheck.vault import Keyring
 from workflow import State
@@ -150,6 +153,33 @@ def test_demo_seeds_one_user_per_role_and_is_idempotent(cli_engine: Engine) -> N
     # With the default waiting period, not_cleared cannot be reached on the day.
     assert set(states) == {State(target) for *_, target in demo.DEMO_CASES} - {State.NOT_CLEARED}
     assert states[State.PRE_ADVERSE_NOTICE] == 2
+
+
+def test_demo_accounts_sign_in_with_the_published_secret_and_demo_code(
+    cli_engine: Engine,
+) -> None:
+    runner.invoke(app, ["demo", "--allow-non-embedded"], catch_exceptions=False)
+    printed = runner.invoke(app, ["demo", "code"], catch_exceptions=False)
+    assert printed.exit_code == 0
+    code = printed.output.split()[0]
+    assert re.fullmatch(r"[0-9]{6}", code)
+    assert "demo code" in runner.invoke(app, ["demo", "--help"]).output
+    config = auth.AuthConfig.from_settings(get_settings(), "k" * 48, load_keyring(get_settings()))
+    # The code printed right after seeding signs each demo account in (once).
+    for user in demo.USERS[:2]:
+        issued = auth.login(
+            cli_engine,
+            config,
+            email=user.email,
+            password=demo.DEMO_PASSWORD,
+            otp=code,
+            client_address="127.0.0.1",
+            now=utcnow(),
+        )
+        assert issued.access_token
+    with session_scope(cli_engine, read_only=True) as session:
+        assert all(mfa.is_enrolled(user) for user in session.exec(select(User)).all())
+    assert demo.DEMO_TOTP_SECRET in demo.instructions([], get_settings()).replace(" ", "")
 
 
 def test_demo_refuses_a_production_database_without_the_flag(

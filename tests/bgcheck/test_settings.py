@@ -157,3 +157,25 @@ def test_the_client_secret_is_hidden_in_repr() -> None:
         oidc_client_secret="s3cret-from-the-provider",
     )
     assert "s3cret" not in repr(settings)
+
+
+def test_the_signs_of_mfa_at_the_provider_are_lists() -> None:
+    settings = Settings(
+        oidc_issuer="https://login.example.edu",
+        oidc_audience="bgcheck",
+        oidc_mfa_amr=" mfa, hwk ,,",
+        oidc_mfa_acr="urn:example:loa:2",
+    )
+    assert settings.oidc_mfa_amr_values == {"mfa", "hwk"}
+    assert settings.oidc_mfa_acr_values == {"urn:example:loa:2"}
+    assert Settings().oidc_mfa_amr_values == {"mfa"}
+    assert Settings().oidc_mfa_acr_values == frozenset()
+
+
+def test_a_provider_with_no_sign_of_mfa_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BGCHECK_OIDC_ISSUER", "https://login.example.edu")
+    monkeypatch.setenv("BGCHECK_OIDC_AUDIENCE", "bgcheck")
+    monkeypatch.setenv("BGCHECK_OIDC_MFA_AMR", " ")
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    assert "BGCHECK_OIDC_MFA_AMR" in str(raised.value)

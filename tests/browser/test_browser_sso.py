@@ -18,9 +18,11 @@ from playwright.sync_api import Browser, expect, sync_playwright
 
 from bgcheck import demo, migrate
 from bgcheck.db import make_engine, session_scope
+from bgcheck.models import utcnow
 from bgcheck.settings import Settings
 
 from support.factories import TEST_ACTOR
+from support.mfa import box_for
 from support.oidc_provider import LocalProvider, running_provider
 from support.server import clean_environ, free_port, running_server
 
@@ -53,7 +55,8 @@ def served(provider: LocalProvider, tmp_path_factory: pytest.TempPathFactory) ->
     engine = make_engine(Settings(data_dir=data_dir))
     migrate.upgrade(engine)
     with session_scope(engine) as session:
-        demo.seed(session, TEST_ACTOR)  # reviewer@demo.bgcheck.test, the provider's user
+        # reviewer@demo.bgcheck.test, the provider's user (its TOTP is not used by SSO)
+        demo.seed(session, TEST_ACTOR, box_for(Settings(data_dir=data_dir)), utcnow())
     engine.dispose()
     with running_server(env, port, data_dir / "serve.log"):
         yield base

@@ -28,6 +28,7 @@ from workflow import Role
 
 from support.cases import CASE, CONSENT, IDENTITY, RECORD_SSN
 from support.factories import PASSWORD, make_user
+from support.mfa import box_for, enroll
 from support.server import clean_environ, free_port, running_server
 from support.vendor_sim import RunningSim, new_webhook_secret, running_sim
 
@@ -99,10 +100,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     database = data_dir / "bgcheck.db"
     engine = make_engine(Settings(data_dir=data_dir))
     migrate.upgrade(engine)
-    emails = {}
+    emails, apps = {}, {}
+    box = box_for(Settings(data_dir=data_dir))  # the keyring `serve` will load
     with session_scope(engine) as session:
         for name, role in USERS.items():
-            emails[name] = make_user(session, role, password=PASSWORD).email
+            user = make_user(session, role, password=PASSWORD)
+            emails[name], apps[name] = user.email, enroll(session, box, user.id)
     engine.dispose()
 
     port = free_port()
@@ -123,9 +126,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         with running_server(env, port, data_dir / "serve.log") as base:
             tokens = {}
             for name, email in emails.items():
-                answer = httpx.post(
-                    f"{base}/api/v1/auth/token", data={"username": email, "password": PASSWORD}
-                )
+                form = {"username": email, "password": PASSWORD, "otp": apps[name].code()}
+                answer = httpx.post(f"{base}/api/v1/auth/token", data=form)
                 tokens[name] = answer.json()["access_token"]
             yield Stack(base, sim, database, tokens)
 

@@ -36,8 +36,16 @@ from workflow import Role
 
 from support.cases import CASE
 from support.databases import Databases
-from support.deployments import PROBLEM_JSON, bearer, bgcheck, serve_env, unhandled_errors
+from support.deployments import (
+    PROBLEM_JSON,
+    bearer,
+    bgcheck,
+    serve_env,
+    settings_of,
+    unhandled_errors,
+)
 from support.factories import PASSWORD, make_user
+from support.mfa import box_for, enroll
 from support.server import free_port, running_server
 
 pytestmark = [pytest.mark.load, pytest.mark.postgres]
@@ -324,22 +332,29 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
         env = serve_env(url, tmp_path, BGCHECK_SEARCH_MAX_PER_WINDOW="100000")
         bgcheck(env, "db", "upgrade")
         engine = make_engine(Settings(), url=url)
-        emails = {}
+        emails, apps = {}, {}
+        box = box_for(settings_of(env))
         with session_scope(engine) as session:
-            for department in DEPARTMENTS:
-                emails[department] = make_user(
-                    session, Role.HR, departments=(department,), password=PASSWORD
-                ).email
-            for role in (Role.REVIEWER, Role.AUDITOR):
-                emails[role.value] = make_user(session, role, password=PASSWORD).email
+            users = [
+                (
+                    department,
+                    make_user(session, Role.HR, departments=(department,), password=PASSWORD),
+                )
+                for department in DEPARTMENTS
+            ]
+            users += [
+                (role.value, make_user(session, role, password=PASSWORD))
+                for role in (Role.REVIEWER, Role.AUDITOR)
+            ]
+            for name, user in users:
+                emails[name], apps[name] = user.email, enroll(session, box, user.id)
         engine.dispose()
         log = tmp_path / "serve.log"
         with running_server(env, free_port(), log) as base:
             tokens = {}
             for name, email in emails.items():
-                answer = httpx.post(
-                    f"{base}/api/v1/auth/token", data={"username": email, "password": PASSWORD}
-                )
+                form = {"username": email, "password": PASSWORD, "otp": apps[name].code()}
+                answer = httpx.post(f"{base}/api/v1/auth/token", data=form)
                 assert answer.status_code == 200, answer.text
                 tokens[name] = answer.json()["access_token"]
             yield Deployment(base, url, tokens, log)

@@ -45,6 +45,7 @@ from support.deployments import (
     unhandled_errors,
 )
 from support.factories import PASSWORD, make_actor, make_user
+from support.mfa import box_for, enroll
 from support.server import free_port, running_server
 
 pytestmark = pytest.mark.load
@@ -62,6 +63,7 @@ class People:
         with session_scope(engine) as session:
             hr = make_actor(session, Role.HR)
             reviewer = make_user(session, Role.REVIEWER, password=PASSWORD)
+            self.reviewer_app = enroll(session, box_for(settings), reviewer.id)
             self.cases = {str(new_case(session, ctx, hr, utcnow())) for _ in range(cases)}
         engine.dispose()
         self.reviewer_email = reviewer.email
@@ -77,7 +79,11 @@ def refuses_writes(base: str, people: People, why: str) -> None:
         httpx.post(f"{base}/api/v1/cases/{case_id}/events/invite", json={}, headers=people.hr),
         httpx.post(
             f"{base}/api/v1/auth/token",
-            data={"username": people.reviewer_email, "password": PASSWORD},
+            data={
+                "username": people.reviewer_email,
+                "password": PASSWORD,
+                "otp": people.reviewer_app.code(),
+            },
         ),
         # Revealing PII is audited: with no audit record, no PII.
         httpx.get(f"{base}/api/v1/cases/{case_id}/pii", headers=people.reviewer),

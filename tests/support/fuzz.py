@@ -210,7 +210,7 @@ def seed(app: FastAPI, engine: Engine) -> Seeded:
     """Seed the app's empty (migrated) database; see the module's docstring."""
     ctx, now = app.state.cases, utcnow()
     with session_scope(engine) as session:
-        demo.seed(session, TEST_ACTOR)
+        demo.seed(session, TEST_ACTOR, app.state.auth.secret_box, now)
         demo.seed_cases(session, ctx, now)
     with session_scope(engine) as session:
         hr, reviewer, manager = (_actor(session, role) for role in ("hr", "reviewer", "manager"))

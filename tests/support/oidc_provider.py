@@ -8,6 +8,10 @@ For browser sign-in it also has an authorization endpoint that approves at once,
 once, for the client that asked for it (``client_id``, and ``client_secret`` by HTTP
 Basic), with the same redirect URI and the PKCE verifier of the S256 challenge; its ID
 token carries the request's nonce, and ``id_token_claims`` replace any claim.
+
+Its tokens show a second factor, as bgcheck requires (``amr: ["pwd", "mfa"]``); a claim
+given as None is left out, so ``token(amr=None)``, or ``id_token_claims = {"amr": None}``
+for browser sign-in, is a sign-in with a password alone.
 """
 
 from __future__ import annotations
@@ -101,6 +105,7 @@ class LocalProvider:
             "sub": "idp-user-1",
             "email": "reviewer@demo.bgcheck.test",
             "email_verified": True,
+            "amr": ["pwd", "mfa"],
             "iat": now,
             "exp": now + 300,
         } | overrides

@@ -25,6 +25,7 @@ from workflow import Event, Role, State
 
 from support.auth import access_token
 from support.cases import ASSESSMENT, CASE, CONSENT, IDENTITY
+from support.mfa import Authenticator
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 _ERROR = re.compile(r'class="error-message"[^>]*>(?:<span[^>]*>Error:</span>)?\s*(.*?)</p>', re.S)
@@ -48,6 +49,29 @@ def csrf_of(html: str) -> str:
 
 def error_messages(html: str) -> list[str]:
     return [message.strip() for message in _ERROR.findall(html)]
+
+
+def sign_in(
+    client: TestClient, email: str, password: str, app: Authenticator | None = None
+) -> httpx.Response:
+    """The sign-in form, as a person fills it in: the password, then (when it was right and
+    the page asks for it) the code from ``app``. The answer to the last form sent."""
+    form = client.get("/login")
+    assert form.status_code == 200
+    response = client.post(
+        "/login",
+        data={"email": email, "password": password, "csrf_token": csrf_of(form.text)},
+        follow_redirects=False,
+    )
+    if app is None or response.headers.get("location") != "/login/code":
+        return response
+    page = client.get("/login/code")
+    assert page.status_code == 200, page.text
+    return client.post(
+        "/login/code",
+        data={"code": app.code(), "method": "totp", "csrf_token": csrf_of(page.text)},
+        follow_redirects=False,
+    )
 
 
 @dataclass

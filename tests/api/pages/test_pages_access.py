@@ -60,6 +60,10 @@ def reviewed(office: Office) -> Request:
     return {"path": {"case_id": office.in_review()}}
 
 
+def raw_form(data: dict[str, str]) -> Callable[[Office], Request]:
+    return lambda _office: {"data": {"csrf_token": "none", **data}, "raw": True}
+
+
 def portal_consent(office: Office) -> Request:
     _, token = office.invited()
     csrf = csrf_of(office.anonymous().get(f"/portal/{token}/authorize").text)
@@ -129,6 +133,17 @@ OPS = [
         public=True,
     ),
     Op("POST", "/logout", each(STAFF, 303)),
+    # The second step of a password sign-in, without its cookie: the sign-in page again.
+    Op("GET", "/login/code", each(frozenset(ROLES), 401), public=True),
+    Op("POST", "/login/code", each(frozenset(ROLES), 401), raw_form({"code": "123456"}), True),
+    Op("GET", "/login/enroll", each(frozenset(ROLES), 401), public=True),
+    Op("POST", "/login/enroll", each(frozenset(ROLES), 401), raw_form({"code": "1"}), True),
+    Op("POST", "/login/enroll/done", each(frozenset(ROLES), 401), raw_form({}), True),
+    Op("GET", "/account", each(STAFF, 200)),
+    # A wrong code (the office's users have no authenticator app): the page, with the error.
+    Op("POST", "/account/recovery-codes", each(STAFF, 401), lambda o: {"data": {"code": "1"}}),
+    Op("GET", "/account/authenticator", each(STAFF, 200)),
+    Op("POST", "/account/authenticator", each(STAFF, 422), lambda o: {"data": {"code": "1"}}),
     Op("GET", "/login/sso", each(frozenset(ROLES), 404), public=True),  # not configured
     Op("GET", "/login/sso/callback", each(frozenset(ROLES), 404), public=True),
     Op(

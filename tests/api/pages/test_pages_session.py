@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from api.app import create_app
-from api.pages.web import LOGIN_COOKIE, MAX_SESSION, SECURITY_HEADERS, SESSION_COOKIE
+from api.pages.web import LOGIN_COOKIE, MAX_SESSION, MFA_COOKIE, SECURITY_HEADERS, SESSION_COOKIE
 from bgcheck.db import session_scope
 from bgcheck.models import utcnow
 from bgcheck.settings import Settings
@@ -19,7 +19,11 @@ from workflow import Event, Role, State
 
 from support.auth import access_token
 from support.factories import PASSWORD, make_user
+from support.mfa import Authenticator, enroll
 from support.pages import Office, csrf_of, session_token
+from support.pages import sign_in as sign_in_with
+
+APPS: dict[str, Authenticator] = {}  # the authenticator app of each user made here
 
 
 def cookie_header(response, name: str) -> str:  # type: ignore[no-untyped-def]
@@ -30,19 +34,40 @@ def cookie_header(response, name: str) -> str:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def with_password(office: Office) -> str:
+    """A user with a password and an authenticator app (``APPS[email]``)."""
     email = f"pages-{uuid.uuid4().hex[:8]}@example.edu"
     with session_scope(office.engine) as session:
-        make_user(session, Role.HR, email=email, password=PASSWORD)
+        user = make_user(session, Role.HR, email=email, password=PASSWORD)
+        APPS[email] = enroll(session, office.app.state.auth.secret_box, user.id)
     return email
 
 
 def sign_in(client: TestClient, email: str, password: str = PASSWORD):  # type: ignore[no-untyped-def]
-    form = client.get("/login")
-    assert form.status_code == 200
-    return client.post(
-        "/login",
-        data={"email": email, "password": password, "csrf_token": csrf_of(form.text)},
-        follow_redirects=False,
+    """Both steps: the password, then the code (the answer to the last one)."""
+    return sign_in_with(client, email, password, APPS[email])
+
+
+def test_the_password_alone_starts_no_session(office: Office, with_password: str) -> None:
+    client = office.anonymous()
+    response = sign_in_with(client, with_password, PASSWORD)  # no app: the first step only
+    assert (response.status_code, response.headers["location"]) == (303, "/login/code")
+    assert SESSION_COOKIE not in response.headers.get("set-cookie", "")
+    step = cookie_header(response, MFA_COOKIE).lower()
+    assert "httponly" in step
+    assert "samesite=lax" in step
+    assert "path=/login" in step
+    assert "max-age=600" in step
+    assert client.get("/", follow_redirects=False).headers["location"] == "/login"
+    # The second-step cookie is neither a session nor an API token.
+    token = client.cookies[MFA_COOKIE]
+    other = office.anonymous()
+    other.cookies.set(SESSION_COOKIE, token)
+    assert other.get("/", follow_redirects=False).status_code == 303
+    assert (
+        office.anonymous()
+        .get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+        .status_code
+        == 401
     )
 
 
@@ -61,6 +86,8 @@ def test_sign_in_sets_an_httponly_lax_session_cookie(office: Office, with_passwo
 
 def test_the_cookie_is_secure_over_https(office: Office, with_password: str) -> None:
     client = TestClient(office.app, base_url="https://testserver")
+    first = sign_in_with(client, with_password, PASSWORD)
+    assert "secure" in cookie_header(first, MFA_COOKIE).lower()
     response = sign_in(client, with_password)
     assert "secure" in cookie_header(response, SESSION_COOKIE).lower()
     assert "secure" in cookie_header(client.get("/login"), LOGIN_COOKIE).lower()

@@ -285,6 +285,17 @@ def test_a_bad_id_token_is_refused(
     assert site.last_event().data["reason"] == reason
 
 
+@pytest.mark.parametrize("amr", [None, ["pwd"]], ids=["no-amr", "password-only"])
+def test_an_id_token_without_a_second_factor_is_refused(
+    site: Site, provider: LocalProvider, amr: list[str] | None
+) -> None:
+    provider.id_token_claims = {"amr": amr}
+    client = site.browser()
+    assert_refused(client, sign_in(client), 401, "did not confirm a second factor")
+    event = site.last_event()
+    assert (event.action, event.data["reason"]) == ("login.failed", "no_mfa")
+
+
 def test_an_id_token_for_several_audiences_with_our_azp_signs_in(
     site: Site, provider: LocalProvider
 ) -> None:

@@ -1,4 +1,5 @@
-"""Logging in, throttling, token checks and logout, against a real database."""
+"""Logging in (password and one-time code), throttling, token checks and logout, against a
+real database."""
 
 from __future__ import annotations
 
@@ -9,23 +10,34 @@ from datetime import timedelta
 import pytest
 from passlib.context import CryptContext
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from bgcheck import tokens
+from bgcheck import mfa, throttle, tokens
 from bgcheck.db import session_scope
-from bgcheck.errors import LoginFailed, TooManyAttempts, Unauthenticated
-from bgcheck.models import AuditEvent, User, utcnow
+from bgcheck.errors import (
+    LoginFailed,
+    SecondFactorFailed,
+    SecondFactorNotEnrolled,
+    SecondFactorRequired,
+    TooManyAttempts,
+    Unauthenticated,
+)
+from bgcheck.models import AuditEvent, LoginThrottle, User, utcnow
 from bgcheck.passwords import needs_update
 from bgcheck.services import auth
 from bgcheck.services import users as user_service
 from bgcheck.settings import Settings
+from bgcheck.vault import Keyring
 from workflow import Role
 
 from support.factories import PASSWORD, TEST_ACTOR, make_user
+from support.mfa import Authenticator, enroll
 
 CONFIG = auth.AuthConfig.from_settings(
-    Settings(login_max_failures=4, login_max_failures_per_address=50), "k" * 48
+    Settings(login_max_failures=4, login_max_failures_per_address=50), "k" * 48, Keyring.generate()
 )
+# Each test's users' authenticator apps, by email (a test makes its own database).
+APPS: dict[str, Authenticator] = {}
 
 
 @pytest.fixture
@@ -34,13 +46,18 @@ def database(fresh_engine: Callable[[], Engine]) -> Engine:
 
 
 def login(engine: Engine, email: str, password: str, *, address: str = "10.0.0.1", now=None):  # type: ignore[no-untyped-def]
+    """The API's sign-in, with the current code of the user's app (if they have one)."""
+    now = now or utcnow()
+    app = APPS.get(email.strip().lower())
     return auth.login(
         engine,
         CONFIG,
         email=email,
         password=password,
+        # A wrong password never reaches the code (and must not use one of the app's steps).
+        otp=app.code(now) if app and password == PASSWORD else None,
         client_address=address,
-        now=now or utcnow(),
+        now=now,
     )
 
 
@@ -50,8 +67,16 @@ def actions(engine: Engine) -> list[str]:
 
 
 def make(engine: Engine, *roles: Role, email: str = "ana@example.edu") -> User:
+    """A user with a password and an authenticator app (``APPS[email]``)."""
     with session_scope(engine) as session:
-        return make_user(session, *roles, email=email, password=PASSWORD)
+        user = make_user(session, *roles, email=email, password=PASSWORD)
+        APPS[email] = enroll(session, CONFIG.secret_box, user.id)
+    return user
+
+
+@pytest.fixture(autouse=True)
+def _forget_apps() -> None:
+    APPS.clear()
 
 
 def test_a_good_password_gives_a_token_for_that_user(database: Engine) -> None:
@@ -218,3 +243,228 @@ def test_throttled_logins_are_folded_into_one_event_per_address_and_minute(
             select(AuditEvent.data).where(AuditEvent.action == "login.throttled")
         ).all()
     assert [event["folded"] for event in folded] == [0, 9]
+
+
+# -- the second factor ---------------------------------------------------------------------
+
+
+def api_login(engine: Engine, otp: str | None, *, email: str = "ana@example.edu", now=None):  # type: ignore[no-untyped-def]
+    return auth.login(
+        engine,
+        CONFIG,
+        email=email,
+        password=PASSWORD,
+        otp=otp,
+        client_address="10.0.0.1",
+        now=now or utcnow(),
+    )
+
+
+def last_event(engine: Engine) -> AuditEvent:
+    with Session(engine) as session:
+        return session.exec(select(AuditEvent).order_by(col(AuditEvent.seq).desc())).first()  # type: ignore[return-value]
+
+
+def failures(engine: Engine, email: str = "ana@example.edu") -> int:
+    with Session(engine) as session:
+        row = session.get(LoginThrottle, throttle.key("account", email))
+        return row.failures if row else 0
+
+
+def test_the_api_records_the_second_factor_as_the_method(database: Engine) -> None:
+    make(database, Role.REVIEWER)
+    assert api_login(database, APPS["ana@example.edu"].code()).access_token
+    event = last_event(database)
+    assert (event.action, event.data["method"]) == ("login.succeeded", "password+totp")
+
+
+def test_a_right_password_without_a_code_is_a_counted_failure(database: Engine) -> None:
+    make(database, Role.REVIEWER)
+    with pytest.raises(SecondFactorRequired) as refused:
+        api_login(database, None)
+    assert "otp" in refused.value.public_detail
+    assert refused.value.slug == "mfa-required"
+    assert failures(database) == 1
+    event = last_event(database)
+    assert (event.action, event.data["reason"]) == ("mfa.failed", "missing")
+
+
+def test_a_wrong_code_is_a_counted_failure_and_never_echoed(database: Engine) -> None:
+    make(database, Role.REVIEWER)
+    app = APPS["ana@example.edu"]
+    wrong = f"{(int(app.code()) + 1) % 1_000_000:06d}"
+    with pytest.raises(SecondFactorFailed) as refused:
+        api_login(database, wrong)
+    assert refused.value.slug == "mfa-failed"
+    assert "otp" in refused.value.public_detail
+    assert wrong not in refused.value.public_detail
+    assert failures(database) == 1
+    event = last_event(database)
+    assert (event.action, event.data["reason"]) == ("mfa.failed", "wrong_code")
+    assert wrong not in str(event.data)
+
+
+def test_wrong_codes_lock_the_account_like_wrong_passwords(database: Engine) -> None:
+    make(database, Role.REVIEWER)
+    start = utcnow()
+    for _ in range(CONFIG.account_policy.slow_after + 1):
+        with pytest.raises(SecondFactorFailed):
+            api_login(database, "000000", now=start)
+    # Blocked now: even the right code is not looked at.
+    with pytest.raises(TooManyAttempts):
+        api_login(database, APPS["ana@example.edu"].code(start), now=start)
+
+
+def test_a_code_is_accepted_once(database: Engine) -> None:
+    make(database, Role.REVIEWER)
+    code = APPS["ana@example.edu"].code()
+    api_login(database, code)
+    with pytest.raises(SecondFactorFailed) as again:
+        api_login(database, code)
+    assert "already used" in again.value.public_detail
+    assert last_event(database).data["reason"] == "reused_code"
+
+
+def test_a_recovery_code_works_once_and_is_recorded_as_such(database: Engine) -> None:
+    user = make(database, Role.REVIEWER)
+    with session_scope(database) as session:
+        codes = mfa.generate_recovery_codes(session, TEST_ACTOR, user_id=user.id, now=utcnow())
+    assert api_login(database, codes[3].lower().replace("-", " ")).access_token
+    assert actions(database)[-2:] == ["mfa.recovery_code_used", "login.succeeded"]
+    assert last_event(database).data["method"] == "password+recovery_code"
+    with pytest.raises(SecondFactorFailed):
+        api_login(database, codes[3])
+    assert last_event(database).data["reason"] == "wrong_recovery_code"
+
+
+def test_an_account_without_an_authenticator_is_sent_to_the_pages(database: Engine) -> None:
+    with session_scope(database) as session:
+        make_user(session, Role.AUDITOR, email="new@example.edu", password=PASSWORD)
+    with pytest.raises(SecondFactorNotEnrolled) as refused:
+        api_login(database, "123456", email="new@example.edu")
+    assert "/login" in refused.value.public_detail
+    event = last_event(database)
+    assert (event.action, event.data["reason"]) == ("login.failed", "not_enrolled")
+
+
+def test_the_password_alone_signs_nobody_in(database: Engine) -> None:
+    user = make(database, Role.REVIEWER)
+    with pytest.raises(LoginFailed):
+        login(database, "ana@example.edu", "wrong password here")
+    checked = auth.check_password(
+        database,
+        CONFIG,
+        email="ana@example.edu",
+        password=PASSWORD,
+        client_address="10.0.0.1",
+        now=utcnow(),
+    )
+    assert (checked.user_id, checked.enrolled) == (user.id, True)
+    # The failure before still counts, and nothing says "signed in".
+    assert failures(database) == 1
+    assert "login.succeeded" not in actions(database)
+    with Session(database) as session:
+        assert session.get(User, user.id).last_login_at is None  # type: ignore[union-attr]
+
+
+def test_the_second_factor_clears_the_count(database: Engine) -> None:
+    user = make(database, Role.REVIEWER)
+    with pytest.raises(LoginFailed):
+        login(database, "ana@example.edu", "wrong password here")
+    method = auth.second_factor(
+        database,
+        CONFIG,
+        user_id=user.id,
+        code=APPS["ana@example.edu"].code(),
+        client_address="10.0.0.1",
+        now=utcnow(),
+    )
+    assert method is mfa.Method.TOTP
+    assert failures(database) == 0
+
+
+def test_forced_enrollment_then_finishing_the_sign_in_once(database: Engine) -> None:
+    with session_scope(database) as session:
+        user = make_user(session, Role.HR, email="new@example.edu", password=PASSWORD)
+    app = Authenticator(mfa.new_secret())
+    with pytest.raises(SecondFactorFailed):
+        auth.enroll_at_sign_in(
+            database,
+            CONFIG,
+            user_id=user.id,
+            secret=app.secret,
+            code="000000",
+            client_address="10.0.0.1",
+            now=utcnow(),
+        )
+    assert actions(database)[-1] == "mfa.failed"
+    assert failures(database, "new@example.edu") == 0  # the secret is on screen: nothing to guess
+    codes = auth.enroll_at_sign_in(
+        database,
+        CONFIG,
+        user_id=user.id,
+        secret=app.secret,
+        code=app.code(),
+        client_address="10.0.0.1",
+        now=utcnow(),
+    )
+    assert len(codes) == mfa.RECOVERY_CODE_COUNT
+    assert actions(database)[-2:] == ["mfa.enrolled", "mfa.recovery_codes_generated"]
+    expires = utcnow() + timedelta(minutes=10)
+
+    def finish() -> None:
+        auth.finish_sign_in(
+            database,
+            user_id=user.id,
+            step_key="step-1",
+            step_expires_at=expires,
+            client_address="10.0.0.1",
+            now=utcnow(),
+        )
+
+    finish()
+    assert last_event(database).data["method"] == "password+totp"
+    with pytest.raises(LoginFailed):
+        finish()  # the step is used up
+    # Knowing the password never replaces an authenticator.
+    with pytest.raises(mfa.AlreadyEnrolled):
+        auth.enroll_at_sign_in(
+            database,
+            CONFIG,
+            user_id=user.id,
+            secret=mfa.new_secret(),
+            code="123456",
+            client_address="10.0.0.1",
+            now=utcnow(),
+        )
+
+
+def test_after_a_reset_the_api_asks_for_enrollment_again(database: Engine) -> None:
+    user = make(database, Role.MANAGER)
+    with session_scope(database) as session:
+        mfa.reset(session, TEST_ACTOR, user_id=user.id, now=utcnow())
+    with pytest.raises(SecondFactorNotEnrolled):
+        api_login(database, APPS["ana@example.edu"].code())
+
+
+@pytest.mark.parametrize(
+    ("claims", "shows"),
+    [
+        ({"amr": ["pwd", "mfa"]}, True),
+        ({"amr": "mfa"}, True),
+        ({"amr": ["pwd"]}, False),
+        ({"amr": ["pwd", "otp"]}, False),
+        ({}, False),
+        ({"amr": [["mfa"]]}, False),
+        ({"acr": "urn:example:loa:2"}, False),
+    ],
+)
+def test_a_provider_token_shows_mfa_by_its_amr(claims: dict[str, object], shows: bool) -> None:
+    parsed = tokens.Claims("sub", "iss", utcnow(), None, None, claims)
+    assert auth.shows_mfa(parsed, amr=CONFIG.mfa_amr, acr=CONFIG.mfa_acr) is shows
+
+
+def test_the_acr_can_show_mfa_when_configured() -> None:
+    parsed = tokens.Claims("sub", "iss", utcnow(), None, None, {"acr": "urn:example:loa:2"})
+    assert auth.shows_mfa(parsed, amr=frozenset(), acr=frozenset({"urn:example:loa:2"}))
+    assert not auth.shows_mfa(parsed, amr=frozenset({"mfa"}), acr=frozenset({"loa3"}))
