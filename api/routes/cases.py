@@ -138,8 +138,14 @@ def once(
     )
     stored = idempotency.replay(db, slot)
     if stored is not None:
+        # The caller as they are now: a replay is refused ("not found") once they lost the
+        # case, and shows the candidate and the result only if they may still see them.
+        case = case_service.get_visible(db, ctx, actor, stored.case_id)
+        now_seen = case_read(db, ctx, actor, case, utcnow())
+        body = idempotency.body_of(db, ctx.vault, stored) | jsonable_encoder(
+            {field: now_seen[field] for field in ("candidate", "vendor_result")}
+        )
         replayed = {**stored.headers, "Idempotent-Replayed": "true"}
-        body = idempotency.body_of(db, ctx.vault, stored)
         return JSONResponse(body, status_code=stored.status, headers=replayed)
     result, headers = change()
     encoded = jsonable_encoder(result)
