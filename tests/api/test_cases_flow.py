@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
@@ -256,6 +258,45 @@ def test_a_stale_version_gets_412_and_changes_nothing(office: Office) -> None:
     assert response.status_code == 412
     current = office.client.get(f"/api/v1/cases/{case['id']}", headers=office.as_("hr")).json()
     assert current["state"] == "awaiting_consent"
+
+
+# Servers read header bytes as Latin-1: "\xb2" arrives as "²", which str.isdigit takes
+# and int() refuses (a 500 before issue 15); so did 5,000 digits. (TestClient re-encodes
+# headers as UTF-8, so these go through httpx's ASGI transport, byte for byte.)
+HOSTILE_IF_MATCH = {
+    "5000 digits": b"9" * 5000,
+    "10 digits": b"1" * 10,
+    "superscript two": "\u00b2".encode("latin-1"),
+    "superscript one": "\u00b9".encode("latin-1"),
+    "circled one": "\u2460".encode(),
+    "Arabic-Indic digits": "\u0661\u0662".encode(),
+    "negative": b"-1",
+    "plus sign": b"+1",
+    "hexadecimal": b"0x1",
+}
+
+
+@pytest.mark.parametrize("version", HOSTILE_IF_MATCH.values(), ids=HOSTILE_IF_MATCH.keys())
+def test_an_if_match_that_is_not_a_version_is_a_clear_422_and_changes_nothing(
+    office: Office, version: bytes
+) -> None:
+    case = office.create()
+
+    async def send() -> httpx.Response:
+        transport = httpx.ASGITransport(app=office.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.post(
+                f"/api/v1/cases/{case['id']}/events/cancel",
+                json={"reason": "changed our mind"},
+                headers={**office.as_("hr"), "If-Match": b'"' + version + b'"'},
+            )
+
+    response = anyio.run(send)
+    assert response.status_code == 422, response.text[:300]
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["detail"] == 'If-Match: send the ETag you read, e.g. "3"'
+    current = office.client.get(f"/api/v1/cases/{case['id']}", headers=office.as_("hr")).json()
+    assert (current["state"], current["version"]) == ("draft", 1)
 
 
 def test_refusals_say_what_is_missing(office: Office) -> None:
