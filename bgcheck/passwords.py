@@ -20,6 +20,10 @@ from passlib.context import CryptContext
 
 MIN_LENGTH: Final = 12
 MAX_LENGTH: Final = 256
+# A password offered at sign-in longer than this is wrong without hashing it: passlib
+# refuses more than 4,096 characters with an exception (a 500), and hashing megabytes
+# costs CPU for nothing. No stored password is longer than MAX_LENGTH.
+MAX_CHECKED_LENGTH: Final = 4096
 
 _context = CryptContext(
     schemes=["argon2"],
@@ -75,6 +79,8 @@ def hash_password_unchecked(password: str) -> str:
 
 
 def verify_password(password: str, password_hash: str) -> bool:
+    if len(password) > MAX_CHECKED_LENGTH:
+        return False
     with _hashing:
         return _context.verify(password, password_hash)
 

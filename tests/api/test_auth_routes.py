@@ -71,6 +71,23 @@ def test_repeated_failures_get_429_with_retry_after(client: TestClient) -> None:
     assert refused.headers["content-type"] == "application/problem+json"
 
 
+@pytest.mark.parametrize("length", [4097, 200_000])
+def test_an_overlong_password_is_a_plain_failed_login(client: TestClient, length: int) -> None:
+    # passlib refuses over 4,096 characters with an exception: this was a 500 (issue 15).
+    response = sign_in(client, "manager@example.edu", "p" * length)
+    assert response.status_code == 401, response.text[:300]
+    assert (
+        response.json()["detail"]
+        == sign_in(client, "nobody@example.edu", "x" * 12).json()["detail"]
+    )
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_overlong_passwords_count_as_failures(client: TestClient) -> None:
+    statuses = [sign_in(client, "hr@example.edu", "p" * 5000).status_code for _ in range(3)]
+    assert statuses == [401, 401, 429]
+
+
 def test_missing_form_fields_are_422(client: TestClient) -> None:
     assert client.post("/api/v1/auth/token", data={"username": "x"}).status_code == 422
 

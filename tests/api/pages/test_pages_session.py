@@ -76,6 +76,16 @@ def test_a_wrong_password_shows_a_message_and_no_session(
     assert SESSION_COOKIE not in response.headers.get("set-cookie", "")
 
 
+def test_an_overlong_password_shows_the_wrong_password_message(
+    office: Office, with_password: str
+) -> None:
+    client = office.anonymous()
+    response = sign_in(client, with_password, "p" * 100_000)
+    assert response.status_code == 401, response.text[:300]
+    assert "Wrong email or password." in response.text
+    assert SESSION_COOKIE not in response.headers.get("set-cookie", "")
+
+
 def test_empty_sign_in_fields_are_refused_before_any_check(office: Office) -> None:
     client = office.anonymous()
     csrf = csrf_of(client.get("/login").text)

@@ -10,7 +10,7 @@ from passlib.context import CryptContext
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from bgcheck import tokens
+from bgcheck import passwords, tokens
 from bgcheck.db import session_scope
 from bgcheck.errors import LoginFailed, TooManyAttempts, Unauthenticated
 from bgcheck.models import AuditEvent, User, utcnow
@@ -168,3 +168,21 @@ def test_logout_revokes_that_token_only(database: Engine) -> None:
         authenticate(database, first)
     assert authenticate(database, second).email == "ana@example.edu"
     assert actions(database)[-1] == "logout"
+
+
+def test_a_password_over_the_checked_length_is_wrong_without_hashing(
+    database: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make(database, Role.REVIEWER)
+    hashed: list[str] = []
+    original = passwords._context.verify
+    monkeypatch.setattr(
+        passwords._context, "verify", lambda secret, h: hashed.append(secret) or original(secret, h)
+    )
+    with pytest.raises(LoginFailed):
+        login(database, "ana@example.edu", "p" * (passwords.MAX_CHECKED_LENGTH + 1))
+    assert hashed == []
+    assert actions(database)[-1] == "login.failed"
+    with pytest.raises(LoginFailed):  # at the limit it is still checked
+        login(database, "ana@example.edu", "p" * passwords.MAX_CHECKED_LENGTH)
+    assert len(hashed) == 1
