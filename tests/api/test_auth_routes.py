@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
+from sqlmodel import select
 
 from api.app import create_app
 from bgcheck.db import session_scope
+from bgcheck.models import User
 from bgcheck.services import users as user_service
 from bgcheck.settings import Settings
 from workflow import Role
 
+from support.auth import signed_token
 from support.factories import PASSWORD, TEST_ACTOR, make_user
 
 
@@ -100,6 +105,35 @@ def test_bad_authorization_headers_are_401(client: TestClient, header: str) -> N
     response = client.get("/api/v1/me", headers={"Authorization": header})
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
+
+
+# Each, given the time now, the claims it changes.
+HOSTILE_CLAIMS: dict[str, Callable[[int], dict[str, object]]] = {
+    "exp beyond datetime": lambda now: {"exp": 10**12},
+    "exp a fraction": lambda now: {"exp": now + 300.5},
+    "exp a list": lambda now: {"exp": [now + 300]},
+    "exp Infinity": lambda now: {"exp": float("inf")},
+    "iat in the future": lambda now: {"iat": now + 3600},
+}
+
+
+@pytest.mark.parametrize("changes", HOSTILE_CLAIMS.values(), ids=HOSTILE_CLAIMS.keys())
+def test_a_correctly_signed_token_with_hostile_times_is_a_clean_401(
+    client: TestClient, engine_with_users: Engine, changes: Callable[[int], dict[str, object]]
+) -> None:
+    with session_scope(engine_with_users) as session:
+        user_id = session.exec(select(User.id).where(User.email == "hr@example.edu")).one()
+    secret = client.app.state.auth.own  # type: ignore[attr-defined]
+
+    def me(claims: dict[str, object]) -> httpx.Response:
+        token = signed_token(secret, user_id, **claims)
+        return client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+
+    assert me({}).status_code == 200  # the same token, left alone, is accepted
+    response = me(changes(int(time.time())))
+    assert response.status_code == 401, response.text[:300]
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["detail"] == "missing, invalid or expired access token"
 
 
 def test_need_to_know_lists_cori_access_with_dates(
