@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from api import errors, pages
-from api.middleware import BodySizeLimit, RequestContext
+from api.middleware import BodySizeLimit, NoStore, RequestContext
 from api.routes import audit, auth, cases, health, portal, users, vendors
 from bgcheck import worker
 from bgcheck.db import make_engine
@@ -79,9 +79,11 @@ def create_app(
     app.state.cases = CaseContext.from_settings(settings, Vault.from_settings(settings))
     app.state.vendors = Desk.from_settings(settings, app.state.cases)
     errors.install(app)
-    # Starlette runs the last-added middleware first: the request id exists before the cap.
+    # Starlette runs the last-added middleware first: the request id exists before the cap,
+    # and NoStore sees every answer, the 413 and the 500 included.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext)
+    app.add_middleware(NoStore)
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(users.router)

@@ -1,4 +1,5 @@
-"""ASGI middleware: a request id and an access log line for every request, and the body cap.
+"""ASGI middleware: a request id and an access log line for every request, the body cap,
+and the headers that keep answers out of caches.
 
 Both are plain ASGI (not ``BaseHTTPMiddleware``) so streamed responses stay streamed.
 """
@@ -109,3 +110,33 @@ class BodySizeLimit:
             return message
 
         await self.app(scope, counting_receive, send)
+
+
+class NoStore:
+    """``Cache-Control: no-store`` and ``X-Content-Type-Options: nosniff`` on every answer.
+
+    The API's answers carry PII, reports and exports, and so do its errors' bodies at
+    times (a case's state): no browser, proxy or CDN may keep a copy, whatever a route
+    set. Other answers (pages, error pages, unknown paths) get the same unless they chose
+    their own caching: only the static files do. Set at the start of the answer, so a
+    streamed export stays streamed.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        api = scope["path"].startswith("/api/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                if api or "cache-control" not in headers:
+                    headers["Cache-Control"] = "no-store"
+                headers["X-Content-Type-Options"] = "nosniff"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

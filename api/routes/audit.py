@@ -174,11 +174,7 @@ def _streamed(
     return StreamingResponse(
         _in_threads(body()),
         media_type=exports.MEDIA_TYPES[fmt],
-        headers={
-            "Content-Disposition": f'attachment; filename="bgcheck-{name}-{stamp}.{fmt}"',
-            "Cache-Control": "no-store",
-            "X-Content-Type-Options": "nosniff",
-        },
+        headers={"Content-Disposition": f'attachment; filename="bgcheck-{name}-{stamp}.{fmt}"'},
     )
 
 
