@@ -20,11 +20,13 @@ from typing import Annotated, Any, ClassVar, Final, Literal, Self
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 # --- field types --------------------------------------------------------------------------
 
@@ -195,6 +197,19 @@ def _plausible_birth_date(value: date) -> date:
 BirthDate = Annotated[date, AfterValidator(_plausible_birth_date)]
 
 
+def _only_true(value: object) -> object:
+    # Literal[True] alone takes 1 and 1.0, which equal True in Python: an attestation or
+    # an acknowledgement is the JSON boolean true, nothing that happens to compare equal.
+    if value is not True:
+        raise PydanticCustomError("literal_error", "Input should be true (the JSON boolean)")
+    return value
+
+
+# A box the person must tick: only ``true``. The error keeps Literal's type (the pages
+# show "Please tick this box.").
+Ticked = Annotated[Literal[True], BeforeValidator(_only_true)]
+
+
 # --- bodies -------------------------------------------------------------------------------
 
 
@@ -344,7 +359,7 @@ class ConsentBody(Body):
 
     disclosure_version: Code
     signature: Title  # the typed full name
-    cori_acknowledged: Literal[True]
+    cori_acknowledged: Ticked
     given_name: PersonName
     family_name: PersonName
     other_names: list[PersonName] = Field(default_factory=list, max_length=20)
@@ -379,7 +394,7 @@ class VerifyIdentityBody(Body):
 
     id_type: Literal["drivers_license", "state_id", "passport", "military_id", "other"]
     id_last4: Last4
-    attested: Literal[True]
+    attested: Ticked
 
 
 class VendorAckBody(Body):

@@ -299,6 +299,33 @@ def test_an_if_match_that_is_not_a_version_is_a_clear_422_and_changes_nothing(
     assert (current["state"], current["version"]) == ("draft", 1)
 
 
+@pytest.mark.parametrize("almost", [1, 1.0, "true"], ids=repr)
+def test_the_cori_acknowledgement_and_the_attestation_are_json_true_only(
+    office: Office, almost: object
+) -> None:
+    case = office.fire("hr", office.create(), "invite").json()
+    token = case["invitation_url"].rsplit("/", 1)[1]
+    version = office.client.get(f"/api/v1/portal/{token}").json()["disclosure"]["version"]
+    body = consent_body() | {"disclosure_version": version}
+    consent = f"/api/v1/portal/{token}/consent"
+    refused = office.client.post(consent, json=body | {"cori_acknowledged": almost})
+    assert refused.status_code == 422
+    assert "cori_acknowledged: Input should be true (the JSON boolean)" in refused.json()["detail"]
+    assert office.client.post(consent, json=body).status_code == 204  # nothing was used up
+
+    case = office.client.get(f"/api/v1/cases/{case['id']}", headers=office.as_("hr")).json()
+    identity = {"id_type": "passport", "id_last4": "1234"}
+    refused = office.fire("hr", case, "verify_identity", identity | {"attested": almost})
+    assert refused.status_code == 422
+    assert "attested: Input should be true (the JSON boolean)" in refused.json()["detail"]
+    after = office.client.get(f"/api/v1/cases/{case['id']}", headers=office.as_("hr")).json()
+    assert (after["state"], after["version"]) == ("consent_received", case["version"])
+    assert (
+        office.fire("hr", case, "verify_identity", identity | {"attested": True}).json()["state"]
+        == "ready"
+    )
+
+
 def test_refusals_say_what_is_missing(office: Office) -> None:
     case = office.create()
     wrong_state = office.fire("hr", case, "order")

@@ -61,6 +61,9 @@ def test_the_spec_body_of_each_event() -> None:
     [
         (VerifyIdentityBody, {"attested": False}, ("attested",)),
         (VerifyIdentityBody, {"attested": "true"}, ("attested",)),
+        (VerifyIdentityBody, {"attested": 1}, ("attested",)),
+        (VerifyIdentityBody, {"attested": 1.0}, ("attested",)),
+        (VerifyIdentityBody, {"attested": "yes"}, ("attested",)),
         (VerifyIdentityBody, {"id_type": "library_card"}, ("id_type",)),
         (VerifyIdentityBody, {"id_last4": "12345"}, ("id_last4",)),
         (ResolveDisputeBody, {"outcome": "dismissed"}, ("outcome",)),
@@ -243,6 +246,8 @@ def test_names_allow_real_names_but_not_digits() -> None:
 
 def test_cori_acknowledgement_and_drivers_license() -> None:
     assert refused(ConsentBody, consent(cori_acknowledged=False)) == [("cori_acknowledged",)]
+    for almost in (1, 1.0, "true", [True]):
+        assert refused(ConsentBody, consent(cori_acknowledged=almost)) == [("cori_acknowledged",)]
     without = consent()
     del without["drivers_license"]
     assert ConsentBody.model_validate(without).drivers_license is None
