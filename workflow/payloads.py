@@ -37,12 +37,31 @@ def _plain_text(value: str) -> str:
     return value
 
 
+# Unicode's line and paragraph separators end a line too (JavaScript, some mail clients).
+_LINE_BREAKS: Final = frozenset("\u2028\u2029")
+ONE_LINE: Final = "must be one line of text: remove tabs, line breaks and control characters"
+
+
+def has_control_characters(value: str) -> bool:
+    """Whether ``value`` holds a control character (C0, DEL, C1) or a line separator."""
+    return any(unicodedata.category(ch) == "Cc" or ch in _LINE_BREAKS for ch in value)
+
+
+def _one_line(value: object) -> object:
+    # Before stripping, which would hide a trailing CR or LF; a name or an address may
+    # reach an email header one day, where a line break starts a header of its own.
+    if isinstance(value, str) and has_control_characters(value):
+        raise ValueError(ONE_LINE)
+    return value
+
+
 def _text(max_length: int) -> StringConstraints:
     return StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length)
 
 
-Code = Annotated[str, _text(100), AfterValidator(_plain_text)]  # versions, packages, codes
-Title = Annotated[str, _text(200), AfterValidator(_plain_text)]
+OneLine = BeforeValidator(_one_line)
+Code = Annotated[str, OneLine, _text(100)]  # versions, packages, codes
+Title = Annotated[str, OneLine, _text(200)]
 Note = Annotated[str, _text(2_000), AfterValidator(_plain_text)]
 Finding = Annotated[str, _text(1_000), AfterValidator(_plain_text)]
 Assessment = Annotated[str, _text(4_000), AfterValidator(_plain_text)]
@@ -61,7 +80,7 @@ def _person_name(value: str) -> str:
     return value
 
 
-PersonName = Annotated[str, _text(100), AfterValidator(_person_name)]
+PersonName = Annotated[str, OneLine, _text(100), AfterValidator(_person_name)]
 
 _EMAIL: Final = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
@@ -73,7 +92,10 @@ def _email(value: str) -> str:
 
 
 Email = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=254), AfterValidator(_email)
+    str,
+    OneLine,
+    StringConstraints(strip_whitespace=True, max_length=254),
+    AfterValidator(_email),
 ]
 
 _SSN: Final = re.compile(r"[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{9}")

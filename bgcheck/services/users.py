@@ -13,6 +13,7 @@ from bgcheck.errors import Conflict, InvalidInput, NotFound
 from bgcheck.models import Department, User, UserDepartment, UserRole, utcnow
 from bgcheck.passwords import WeakPassword, hash_password
 from workflow import Role
+from workflow.payloads import ONE_LINE, has_control_characters
 
 STAFF_ROLES = frozenset({Role.HR, Role.REVIEWER, Role.MANAGER, Role.AUDITOR, Role.ADMIN})
 
@@ -27,6 +28,8 @@ class UserDetails:
 
 
 def normalize_email(email: str) -> str:
+    if has_control_characters(email):  # before strip(), which would hide a trailing CR/LF
+        raise InvalidInput(f"email {ONE_LINE}")
     email = email.strip().lower()
     local, at, domain = email.partition("@")
     if not (local and at and "." in domain) or any(c.isspace() for c in email):
@@ -45,6 +48,8 @@ def create_user(
     password: str | None = None,
 ) -> User:
     email = normalize_email(email)
+    if has_control_characters(display_name):
+        raise InvalidInput(f"display_name {ONE_LINE}")
     roles = _checked_roles(roles)
     if session.exec(select(User).where(User.email == email)).first() is not None:
         raise Conflict("a user with this email already exists")

@@ -326,6 +326,61 @@ def test_the_cori_acknowledgement_and_the_attestation_are_json_true_only(
     )
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("email", "pat@example.org\x00"),
+        ("email", "pat@example.org\r\nBcc: all@example.org"),
+        ("email", "pat\u2028@example.org"),
+        ("given_name", "Pat\r\nBcc: all@example.org"),
+        ("family_name", "Candidate\n"),
+    ],
+    ids=repr,
+)
+def test_control_characters_in_the_candidate_are_refused_by_name(
+    office: Office, field: str, value: str
+) -> None:
+    before = office.client.get("/api/v1/cases", headers=office.as_("hr")).json()["items"]
+    response = office.client.post(
+        "/api/v1/cases",
+        json={**CLERK, "candidate": {**CANDIDATE, field: value}},
+        headers=office.as_("hr"),
+    )
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert f"candidate.{field}: " in detail
+    assert "remove tabs, line breaks and control characters" in detail
+    assert "example.org" not in detail  # the value is never echoed
+    assert "Candidate" not in detail
+    assert office.client.get("/api/v1/cases", headers=office.as_("hr")).json()["items"] == before
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("email", "new.person@example.edu\x00"),
+        ("email", "new.person@example.edu\r\n"),
+        ("email", "new\u2029person@example.edu"),
+        ("display_name", "New Person\r\nX-Injected: yes"),
+        ("display_name", "New\x7fPerson"),
+    ],
+    ids=repr,
+)
+def test_control_characters_in_a_staff_email_or_display_name_are_refused(
+    office: Office, field: str, value: str
+) -> None:
+    account = {"email": "new.person@example.edu", "display_name": "New", "roles": ["auditor"]}
+    admin = office.as_("admin")
+    response = office.client.post("/api/v1/users", json=account | {field: value}, headers=admin)
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        f"{field} must be one line of text: remove tabs, line breaks and control characters"
+    )
+    emails = {user["email"] for user in office.client.get("/api/v1/users", headers=admin).json()}
+    assert "new.person@example.edu" not in emails
+    assert office.client.post("/api/v1/users", json=account, headers=admin).status_code == 201
+
+
 def test_refusals_say_what_is_missing(office: Office) -> None:
     case = office.create()
     wrong_state = office.fire("hr", case, "order")

@@ -256,3 +256,38 @@ def test_cori_acknowledgement_and_drivers_license() -> None:
     )
     assert licence.drivers_license is not None
     assert (licence.drivers_license.number, licence.drivers_license.state) == ("S123", "NH")
+
+
+# --- one-line fields (issue 15) ------------------------------------------------------------
+
+CONTROLS = [chr(code) for code in (*range(0x20), 0x7F, 0x85)] + ["\u2028", "\u2029"]
+
+
+def candidate(**changes: str) -> dict[str, Any]:
+    return CreateBody.example() | {"candidate": CreateBody.example()["candidate"] | changes}
+
+
+@given(
+    control=st.sampled_from(CONTROLS),
+    where=st.sampled_from(["start", "middle", "end"]),
+    field=st.sampled_from(["email", "given_name", "family_name"]),
+)
+def test_control_characters_in_the_candidates_email_and_names_are_refused(
+    control: str, where: str, field: str
+) -> None:
+    value = CreateBody.example()["candidate"][field]
+    value = {"start": control + value, "middle": value[:2] + control + value[2:]}.get(
+        where, value + control
+    )
+    with pytest.raises(ValidationError) as caught:
+        CreateBody.model_validate(candidate(**{field: value}))
+    [error] = caught.value.errors()
+    assert tuple(error["loc"]) == ("candidate", field)
+    assert "remove tabs, line breaks and control characters" in error["msg"]
+
+
+def test_header_injection_in_a_position_title_is_refused() -> None:
+    title = "Clerk\r\nBcc: everyone@example.org"
+    assert refused(CreateBody, CreateBody.example() | {"position_title": title}) == [
+        ("position_title",)
+    ]
