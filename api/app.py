@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from sqlalchemy import Engine
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api import errors, pages
 from api.middleware import BodySizeLimit, NoStore, RequestContext
@@ -87,6 +88,11 @@ def create_app(
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext)
     app.add_middleware(NoStore)
+    if settings.trusted_proxies:
+        # Outermost: the throttle, the audit trail, /metrics and the cookies' Secure flag
+        # all see the client behind the proxy. uvicorn's own copy of this middleware is
+        # off (`bgcheck serve`), so this is the only one (docs/operations.md).
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(users.router)

@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlmodel import Session
 
 from bgcheck.errors import BgcheckError
+from bgcheck.private_files import private_dir, private_file, tighten
 from bgcheck.settings import Settings
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -48,7 +49,7 @@ def _sqlite_engine(url: str) -> Engine:
     database = make_url(url).database
     # A ``file:`` URI (``sqlite:///file:…?mode=ro&uri=true``) names no folder to create.
     if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        _private_database(Path(database))
     engine = create_engine(url, connect_args={"check_same_thread": False})
 
     @event.listens_for(engine, "connect")
@@ -94,6 +95,16 @@ def _sqlite_engine(url: str) -> Engine:
     )
     event.listen(engine, "checkin", lambda dbapi_connection, *_: writer.give_back(dbapi_connection))
     return engine
+
+
+def _private_database(path: Path) -> None:
+    """The folder 0700 and the database 0600 before SQLite first opens it: SQLite creates
+    its ``-wal`` and ``-shm`` files with the database file's mode. Those of an older
+    version (0644) are tightened too."""
+    private_dir(path.parent)
+    private_file(path)
+    for suffix in ("-wal", "-shm", "-journal"):
+        tighten(path.with_name(path.name + suffix))
 
 
 class _WriterLock:

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from bgcheck.logs import get_logger
+from bgcheck.private_files import private_dir, tighten
 from bgcheck.settings import Settings, SettingsError
 from bgcheck.vault import Keyring, KeyringError, load_or_create_keyring
 
@@ -48,8 +49,7 @@ def load_keyring(settings: Settings) -> Keyring:
             "invalid setting BGCHECK_KEYRING_FILE: a PostgreSQL deployment needs a keyring "
             "(BGCHECK_KEYRING_FILE or BGCHECK_KEYRING); create one with `bgcheck keys init`"
         )
-    path = settings.data_dir / EMBEDDED_KEYRING
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = private_dir(settings.data_dir) / EMBEDDED_KEYRING
     keyring, created = load_or_create_keyring(path)
     if created:
         log.warning(
@@ -72,8 +72,8 @@ def load_jwt_secret(settings: Settings) -> str:
             "invalid setting BGCHECK_JWT_SECRET: required with PostgreSQL "
             "(generate one with `openssl rand -base64 48`)"
         )
-    path = settings.data_dir / EMBEDDED_JWT_SECRET
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = private_dir(settings.data_dir) / EMBEDDED_JWT_SECRET
+    tighten(path)  # mkstemp makes it 0600; this is for a copy restored with a wider mode
     if not path.exists():
         # Written aside, then linked into place: a second process starting at the same
         # moment either links first or reads the complete file, never half of one.

@@ -27,6 +27,10 @@ MAX_LENGTH: Final = 256
 # zxcvbn's "safely unguessable" threshold: 10^8 guesses, out of reach of an online attack
 # and costly offline against argon2id.
 MIN_GUESSES: Final = 10**8
+# A password offered at sign-in longer than this is wrong without hashing it: passlib
+# refuses more than 4,096 characters with an exception (a 500), and hashing megabytes
+# costs CPU for nothing. No stored password is longer than MAX_LENGTH.
+MAX_CHECKED_LENGTH: Final = 4096
 
 _context = CryptContext(
     schemes=["argon2"],
@@ -100,6 +104,8 @@ def hash_password_unchecked(password: str) -> str:
 
 
 def verify_password(password: str, password_hash: str) -> bool:
+    if len(password) > MAX_CHECKED_LENGTH:
+        return False
     with _hashing:
         return _context.verify(password, password_hash)
 

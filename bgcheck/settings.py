@@ -6,6 +6,7 @@ one line naming the variable (``SettingsError``), never a traceback.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from functools import lru_cache
 from pathlib import Path
@@ -156,6 +157,17 @@ class Settings(BaseSettings):
         default=None, description="Run the worker inside `serve`; default: on for SQLite."
     )
 
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token that may read /metrics from anywhere (at least 32 "
+        "characters); without it only loopback clients may.",
+    )
+    forwarded_allow_ips: str = Field(
+        default="",
+        description="Reverse proxies trusted for X-Forwarded-For/-Proto: comma-separated "
+        "addresses or networks (10.0.0.0/8). Empty: trust none, use the TCP peer.",
+    )
+
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
@@ -165,7 +177,7 @@ class Settings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("jwt_secret")
+    @field_validator("jwt_secret", "metrics_token")
     @classmethod
     def _real_secret(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None:
@@ -176,6 +188,21 @@ class Settings(BaseSettings):
         if len(secret) < 32:
             raise ValueError("must be at least 32 characters")
         return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxy_addresses(cls, value: str) -> str:
+        entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+        for entry in entries:
+            try:
+                ipaddress.ip_network(entry)  # an address is a network of one
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or a network such as 10.0.0.0/8; "
+                    "list the proxies' own addresses ('*' would let any client choose "
+                    "the address it is counted under)"
+                ) from None
+        return ",".join(entries)
 
     @field_validator("database_url")
     @classmethod
@@ -266,6 +293,11 @@ class Settings(BaseSettings):
     @property
     def oidc_mfa_acr_values(self) -> frozenset[str]:
         return _listed(self.oidc_mfa_acr)
+
+    @property
+    def trusted_proxies(self) -> list[str]:
+        """``forwarded_allow_ips`` as a list (empty: trust no proxy)."""
+        return self.forwarded_allow_ips.split(",") if self.forwarded_allow_ips else []
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -12,6 +12,10 @@ so this module pins down each one (see docs/identity.md, "Tokens"):
   RSA key object: never raw PEM/DER bytes (which jose would happily use as an HMAC
   secret) and never a whole key set.
 - No JWE, no compression: a token that is not a three-part JWS is refused.
+- Times are checked here too: ``exp``, ``iat`` and ``nbf`` must be whole seconds that a
+  ``datetime`` can hold (jose crashes on a list or ``Infinity`` and accepts 10**12, which
+  ``datetime`` cannot hold), and ``iat`` may not be later than now plus the clock skew we
+  allow (jose only checks that it is a number).
 
 Replacing python-jose later means rewriting this file only.
 """
@@ -32,6 +36,10 @@ PROVIDER_ALGORITHM: Final = "RS256"
 LEEWAY_SECONDS: Final = 30
 
 _REQUIRED: Final = ("exp", "iat", "aud", "iss", "sub")
+_TIMES: Final = ("exp", "iat", "nbf")
+# The last second a datetime holds (9999-12-31T23:59:59Z), less a year, so that a moment
+# read from a claim can still have a session's length added to it.
+LATEST_SECOND: Final = int(datetime(9998, 12, 31, tzinfo=UTC).timestamp())
 
 
 class InvalidToken(Exception):
@@ -71,6 +79,7 @@ Verifier = SharedSecret | ProviderKeys
 class Claims:
     subject: str
     issuer: str
+    issued_at: datetime
     expires_at: datetime
     token_id: str | None
     email: str | None
@@ -106,8 +115,12 @@ def issue(
     return token, _claims(claims)
 
 
-def verify(token: str, verifier: Verifier) -> Claims:
-    """The token's claims if it is well-formed, correctly signed, current and ours to accept."""
+def verify(token: str, verifier: Verifier, *, now: datetime | None = None) -> Claims:
+    """The token's claims if it is well-formed, correctly signed, current and ours to accept.
+
+    ``now`` (default: the clock) is what ``iat`` is compared with; jose checks ``exp``
+    and ``nbf`` against the clock.
+    """
     if token.count(".") != 2:
         raise InvalidToken("not a compact JWS (JWE and other forms are refused)")
     try:
@@ -155,7 +168,23 @@ def verify(token: str, verifier: Verifier) -> Claims:
         )
     except JOSEError as exc:
         raise InvalidToken(type(exc).__name__) from None
+    except (TypeError, OverflowError):  # jose's int() of a list, null or Infinity
+        raise InvalidToken("a time claim is not a number") from None
+    for name in _TIMES:
+        if name in claims and moment(claims[name]) is None:
+            raise InvalidToken(f"{name} is not a whole number of seconds in range")
+    issued = int((now or datetime.now(UTC)).timestamp())
+    if claims["iat"] > issued + LEEWAY_SECONDS:
+        raise InvalidToken("issued in the future (iat)")
     return _claims(claims)
+
+
+def moment(value: object) -> datetime | None:
+    """A time claim (seconds since 1970, a whole number) as a UTC datetime, or None when
+    it is not one that a datetime can hold."""
+    if type(value) is not int or not 0 <= value <= LATEST_SECOND:  # bool is not a time
+        return None
+    return datetime.fromtimestamp(value, UTC)
 
 
 def _rsa_public_key(jwk_dict: Mapping[str, Any]) -> Any:
@@ -177,6 +206,7 @@ def _claims(claims: Mapping[str, Any]) -> Claims:
     return Claims(
         subject=str(claims["sub"]),
         issuer=str(claims["iss"]),
+        issued_at=datetime.fromtimestamp(int(claims["iat"]), UTC),
         expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
         token_id=claims.get("jti"),
         email=email.strip().lower() if isinstance(email, str) else None,

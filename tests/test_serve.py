@@ -17,7 +17,13 @@ from support.server import clean_environ, free_port, running_server
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     data_dir = tmp_path_factory.mktemp("served")
     log_path = data_dir / "serve.log"
-    env = clean_environ(BGCHECK_DATA_DIR=str(data_dir), BGCHECK_EMBEDDED_WORKER="true")
+    env = clean_environ(
+        BGCHECK_DATA_DIR=str(data_dir),
+        BGCHECK_EMBEDDED_WORKER="true",
+        # uvicorn's own trust list (default 127.0.0.1,::1), at its widest: serve must
+        # ignore it, so that only BGCHECK_FORWARDED_ALLOW_IPS decides (docs/operations.md).
+        FORWARDED_ALLOW_IPS="*",
+    )
     with running_server(env, free_port(), log_path) as base:
         yield base, log_path
 
@@ -50,3 +56,11 @@ def test_serve_logs_one_json_object_per_line(served: tuple[str, Path]) -> None:
     requests = [r for r in records if r.get("event") == "request"]
     assert any(r["request_id"] == "serve-test-0001" for r in requests)
     assert any(r.get("event") == "worker started" for r in records)
+
+
+def test_serve_does_not_let_uvicorn_believe_forwarded_headers(served: tuple[str, Path]) -> None:
+    # Were uvicorn's proxy headers on, this loopback caller would become 203.0.113.1 (and
+    # could pick the address its failed logins count under): /metrics would be a 404.
+    base, _ = served
+    response = httpx.get(f"{base}/metrics", headers={"X-Forwarded-For": "203.0.113.1"})
+    assert response.status_code == 200

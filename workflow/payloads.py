@@ -20,11 +20,13 @@ from typing import Annotated, Any, ClassVar, Final, Literal, Self
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 # --- field types --------------------------------------------------------------------------
 
@@ -35,12 +37,31 @@ def _plain_text(value: str) -> str:
     return value
 
 
+# Unicode's line and paragraph separators end a line too (JavaScript, some mail clients).
+_LINE_BREAKS: Final = frozenset("\u2028\u2029")
+ONE_LINE: Final = "must be one line of text: remove tabs, line breaks and control characters"
+
+
+def has_control_characters(value: str) -> bool:
+    """Whether ``value`` holds a control character (C0, DEL, C1) or a line separator."""
+    return any(unicodedata.category(ch) == "Cc" or ch in _LINE_BREAKS for ch in value)
+
+
+def _one_line(value: object) -> object:
+    # Before stripping, which would hide a trailing CR or LF; a name or an address may
+    # reach an email header one day, where a line break starts a header of its own.
+    if isinstance(value, str) and has_control_characters(value):
+        raise ValueError(ONE_LINE)
+    return value
+
+
 def _text(max_length: int) -> StringConstraints:
     return StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length)
 
 
-Code = Annotated[str, _text(100), AfterValidator(_plain_text)]  # versions, packages, codes
-Title = Annotated[str, _text(200), AfterValidator(_plain_text)]
+OneLine = BeforeValidator(_one_line)
+Code = Annotated[str, OneLine, _text(100)]  # versions, packages, codes
+Title = Annotated[str, OneLine, _text(200)]
 Note = Annotated[str, _text(2_000), AfterValidator(_plain_text)]
 Finding = Annotated[str, _text(1_000), AfterValidator(_plain_text)]
 Assessment = Annotated[str, _text(4_000), AfterValidator(_plain_text)]
@@ -59,7 +80,7 @@ def _person_name(value: str) -> str:
     return value
 
 
-PersonName = Annotated[str, _text(100), AfterValidator(_person_name)]
+PersonName = Annotated[str, OneLine, _text(100), AfterValidator(_person_name)]
 
 _EMAIL: Final = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
@@ -71,7 +92,10 @@ def _email(value: str) -> str:
 
 
 Email = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=254), AfterValidator(_email)
+    str,
+    OneLine,
+    StringConstraints(strip_whitespace=True, max_length=254),
+    AfterValidator(_email),
 ]
 
 _SSN: Final = re.compile(r"[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{9}")
@@ -193,6 +217,19 @@ def _plausible_birth_date(value: date) -> date:
 
 
 BirthDate = Annotated[date, AfterValidator(_plausible_birth_date)]
+
+
+def _only_true(value: object) -> object:
+    # Literal[True] alone takes 1 and 1.0, which equal True in Python: an attestation or
+    # an acknowledgement is the JSON boolean true, nothing that happens to compare equal.
+    if value is not True:
+        raise PydanticCustomError("literal_error", "Input should be true (the JSON boolean)")
+    return value
+
+
+# A box the person must tick: only ``true``. The error keeps Literal's type (the pages
+# show "Please tick this box.").
+Ticked = Annotated[Literal[True], BeforeValidator(_only_true)]
 
 
 # --- bodies -------------------------------------------------------------------------------
@@ -344,7 +381,7 @@ class ConsentBody(Body):
 
     disclosure_version: Code
     signature: Title  # the typed full name
-    cori_acknowledged: Literal[True]
+    cori_acknowledged: Ticked
     given_name: PersonName
     family_name: PersonName
     other_names: list[PersonName] = Field(default_factory=list, max_length=20)
@@ -379,7 +416,7 @@ class VerifyIdentityBody(Body):
 
     id_type: Literal["drivers_license", "state_id", "passport", "military_id", "other"]
     id_last4: Last4
-    attested: Literal[True]
+    attested: Ticked
 
 
 class VendorAckBody(Body):

@@ -28,7 +28,7 @@ from api.pages.web import (
     status_of,
     templates,
 )
-from api.routes.cases import case_read, history, read_case_page, reveal_pii
+from api.routes.cases import case_read, history, parse_version, read_case_page, reveal_pii
 from bgcheck import policy
 from bgcheck.actors import Actor
 from bgcheck.errors import BgcheckError, InvalidInput, NotFound
@@ -297,7 +297,10 @@ def fire_event(
     if event not in Event.__members__.values() or Event(event) not in EVENT_LABELS:
         raise NotFound("no such action")
     chosen = Event(event)
-    version = str(form.get("version") or "")
+    sent = str(form.get("version") or "")
+    version = parse_version(sent)
+    if sent and version is None:  # only a tampered form: the page writes the case's version
+        raise InvalidInput("This form's case version is not valid. Reload the case and retry.")
     try:
         outcome = case_service.fire(
             db,
@@ -306,7 +309,7 @@ def fire_event(
             case_id=case_id,
             event=chosen,
             body=event_body(chosen, form),
-            expected_version=int(version) if version.isdigit() else None,
+            expected_version=version,
             now=utcnow(),
         )
     except NotFound:

@@ -73,7 +73,7 @@ def _check(request: Request, token: str, form: Any) -> None:
 def portal_page(request: Request, token: str, db: ReadSession, ctx: CaseCtx) -> Response:
     view = portal(token, db, ctx)
     if view.purpose == "consent":
-        if view.state is not State.AWAITING_CONSENT:
+        if view.authorization_received or view.state is not State.AWAITING_CONSENT:
             return _render(request, token, "portal_done.html", {"view": view})
         return _render(request, token, "portal_disclosure.html", {"view": view})
     return _notice_page(request, token, view)

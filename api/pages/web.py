@@ -402,9 +402,10 @@ def _signed_in(request: Request, session: Session) -> SignedIn:
         log.info("session refused", reason=exc.reason)
         raise Unauthenticated("your session has ended; sign in again") from None
     sid, auth_time = claims.raw.get("sid"), claims.raw.get("auth_time")
-    if not isinstance(sid, str) or not isinstance(auth_time, int):
+    signed_in_at = tokens.moment(auth_time)
+    if not isinstance(sid, str) or signed_in_at is None or signed_in_at > claims.issued_at:
         raise Unauthenticated("your session has ended; sign in again")
-    ends = datetime.fromtimestamp(auth_time, UTC) + MAX_SESSION
+    ends = signed_in_at + MAX_SESSION
     if now >= ends or session.get(RevokedToken, sid_revocation_key(sid)) is not None:
         raise Unauthenticated("your session has ended; sign in again")
     actor = auth.authenticate(session, sessions.config, token, now=now)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
@@ -166,13 +167,23 @@ def etag(case: Case) -> str:
     return f'"{case.version}"'
 
 
+# ASCII digits only, and few: str.isdigit also takes "²" or Arabic-Indic digits, which
+# int() then refuses (a 500), and int() of thousands of digits is refused or slow.
+_VERSION: Final = re.compile(r"[0-9]{1,9}")
+
+
+def parse_version(text: str) -> int | None:
+    """A case version as a client sent it back (1 to 9 ASCII digits), else None."""
+    return int(text) if _VERSION.fullmatch(text) else None
+
+
 def parse_if_match(value: str | None) -> int | None:
     if value is None or value.strip() == "*":
         return None
-    cleaned = value.strip().removeprefix("W/").strip('"')
-    if not cleaned.isdigit():
+    version = parse_version(value.strip().removeprefix("W/").strip('"'))
+    if version is None:
         raise InvalidInput('If-Match: send the ETag you read, e.g. "3"')
-    return int(cleaned)
+    return version
 
 
 @router.post(
@@ -324,6 +335,7 @@ def fire_event(
     body: Annotated[dict[str, Any] | None, Body()] = None,
 ) -> Response:
     """Fire a workflow event; the body depends on the event (see docs/workflow.md)."""
+    expected_version = parse_if_match(if_match)
 
     def fire() -> tuple[EventResult, dict[str, str]]:
         now = utcnow()
@@ -334,7 +346,7 @@ def fire_event(
             case_id=case_id,
             event=event,
             body=body or {},
-            expected_version=parse_if_match(if_match),
+            expected_version=expected_version,
             now=now,
         )
         links: dict[str, str] = {}

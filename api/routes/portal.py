@@ -26,7 +26,11 @@ DISCLOSURE_TEXT = (
 
 @router.get("/{token}", responses=problems(404, 422))
 def portal(token: str, db: ReadSession, ctx: CaseCtx) -> PortalView:
-    """What the candidate may do now: sign the disclosure, or read a notice and dispute."""
+    """What the candidate may do now: sign the disclosure, or read a notice and dispute.
+
+    Once the consent link was used, only `authorization_received: true`, without the
+    case's `state`.
+    """
     now = utcnow()
     link = links.resolve(db, token, now=now)
     case = db.get(Case, link.case_id)
@@ -35,8 +39,14 @@ def portal(token: str, db: ReadSession, ctx: CaseCtx) -> PortalView:
         purpose=link.purpose.value,
         organisation=ctx.settings.org_name,
         position_title=case.position_title,
-        state=case.state,
     )
+    if link.purpose is LinkPurpose.CONSENT and link.used_at is not None:
+        # The link stays readable until it expires, and whoever holds it (a shared inbox,
+        # a forwarded mail) would see the case go to "cleared" or "not_cleared": a used
+        # link says only that the authorization arrived.
+        view.authorization_received = True
+        return view
+    view.state = case.state
     if link.purpose is LinkPurpose.CONSENT:
         view.disclosure = {
             "version": ctx.settings.disclosure_version,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
 from typing import Any, Literal
 
@@ -25,6 +23,7 @@ from api.schemas.users import (
     UserCreated,
     UserRead,
 )
+from bgcheck import spreadsheets
 from bgcheck.actors import Actor
 from bgcheck.models import Approval, utcnow
 from bgcheck.policy import Action
@@ -157,11 +156,9 @@ def need_to_know_list(db: ReadSession, format: Literal["json", "csv"] = Query("j
     ]
     if format == "json":
         return rows
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["user_id", "email", "display_name", "roles", "granted_at", "revoked_at"])
-    for row in rows:
-        writer.writerow(
+    text = spreadsheets.csv_document(
+        ["user_id", "email", "display_name", "roles", "granted_at", "revoked_at"],
+        (
             [
                 row.user_id,
                 row.email,
@@ -170,10 +167,12 @@ def need_to_know_list(db: ReadSession, format: Literal["json", "csv"] = Query("j
                 row.granted_at.isoformat(),
                 row.revoked_at.isoformat() if row.revoked_at else "",
             ]
-        )
+            for row in rows
+        ),
+    )
     return Response(
-        out.getvalue(),
-        media_type="text/csv",
+        text,
+        media_type=spreadsheets.MEDIA_TYPE,
         headers={"Content-Disposition": 'attachment; filename="need-to-know.csv"'},
     )
 

@@ -114,7 +114,14 @@ class PortalView(BaseModel):
     purpose: str
     organisation: str
     position_title: str
-    state: State
+    state: State | None = Field(
+        default=None,
+        description="Where the case is; left out once a consent link was used, so a "
+        "used link tells nothing of the case's progress or outcome.",
+    )
+    authorization_received: bool = Field(
+        default=False, description="The consent link was used: the authorization arrived."
+    )
     disclosure: dict[str, str] | None = None
     notices: list[dict[str, Any]] = Field(default_factory=list)
     dispute_deadline: datetime | None = None

@@ -24,8 +24,6 @@ and the caller's transaction rolls back.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -48,18 +46,17 @@ from bgcheck.audit.verification import Item, merge
 from bgcheck.errors import InvalidInput
 from bgcheck.logs import get_logger
 from bgcheck.models import AuditChainHead, AuditEvent, table_of, utcnow
+from bgcheck.spreadsheets import MEDIA_TYPE, CsvWriter, csv_line
 
 Format = Literal["csv", "jsonl"]
 
 MEDIA_TYPES: Final[Mapping[Format, str]] = {
-    "csv": "text/csv; charset=utf-8",
+    "csv": MEDIA_TYPE,
     "jsonl": "application/jsonl; charset=utf-8",
 }
 EXPORT_FORMAT: Final = "bgcheck.audit.export"
 EXPORT_VERSION: Final = 1
 CSV_COLUMNS: Final = STORED_FIELDS
-# A spreadsheet runs a cell that starts with one of these as a formula (OWASP CSV injection).
-FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
 DEFAULT_BATCH: Final = 1000
 CHUNK_CHARS: Final = 64 * 1024  # what ``coalesced`` gathers before writing
 _MAX_FILTER_LENGTH: Final = 64  # the width of the columns the filters compare with
@@ -218,28 +215,25 @@ def stream_items(
     yield from merge(events, signed)
 
 
-def neutralize(cell: str) -> str:
-    """Prefix ``'`` to a cell a spreadsheet would run as a formula."""
-    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
-
-
 def csv_row(event: Mapping[str, Any]) -> list[str]:
-    """One event as CSV cells: UTC ISO-8601 times, ``data`` as compact JSON, no formulas."""
+    """One event as CSV cells: UTC ISO-8601 times, ``data`` as compact JSON.
+
+    The cells as stored; the writer (``bgcheck.spreadsheets``) neutralizes formulas.
+    """
     body = event_body(event)
     cells = {**body, "data": canonical_json(body["data"])}
     cells["prev_hash"], cells["hash"] = event["prev_hash"], event["hash"]
-    return [neutralize("" if cells[c] is None else str(cells[c])) for c in CSV_COLUMNS]
+    return ["" if cells[c] is None else str(cells[c]) for c in CSV_COLUMNS]
 
 
 def csv_lines(items: Iterable[Item]) -> Iterator[str]:
     """The header row, then one CSV line (CRLF, RFC 4180) per event; checkpoints skipped."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = CsvWriter()
     yield csv_header()
     for kind, row in items:
         if kind == "event":
-            writer.writerow(csv_row(row))
-            yield drain(buffer)
+            writer.write(csv_row(row))
+            yield writer.drain()
 
 
 def csv_header() -> str:
@@ -247,18 +241,8 @@ def csv_header() -> str:
 
 
 def csv_text(cells: Iterable[str]) -> str:
-    """One CSV line (RFC 4180: CRLF, quotes where needed)."""
-    buffer = io.StringIO()
-    csv.writer(buffer).writerow(cells)
-    return buffer.getvalue()
-
-
-def drain(buffer: io.StringIO) -> str:
-    """What ``buffer`` holds, leaving it empty."""
-    text = buffer.getvalue()
-    buffer.seek(0)
-    buffer.truncate()
-    return text
+    """One CSV line (RFC 4180: CRLF, quotes where needed, formulas neutralized)."""
+    return csv_line(cells)
 
 
 def coalesced(chunks: Iterator[str], *, size: int = CHUNK_CHARS) -> Iterator[str]:

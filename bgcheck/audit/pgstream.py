@@ -40,6 +40,7 @@ import orjson
 from sqlmodel import Session
 
 from bgcheck.audit.chain import STORED_FIELDS
+from bgcheck.spreadsheets import FORMULA_STARTS
 
 if TYPE_CHECKING:
     from bgcheck.audit.export import ExportFilters, ExportStats, SeqRange
@@ -59,7 +60,7 @@ _COLUMNS: Final = (
 # Constants only: every value is bound as a parameter (``_query``).
 _SELECT: Final = f"SELECT {_COLUMNS} FROM audit_events"  # noqa: S608
 # A row whose text JSON would escape, or whose CSV cells the csv module would quote or
-# ``export.neutralize`` would escape, takes the generic writer; in real events such text is
+# ``spreadsheets.neutralize`` would escape, takes the generic writer; in real events such text is
 # rare. ``_holds`` deletes the characters of a set from the row's UTF-8 and compares
 # lengths: one pass in C, where str.isprintable, a regular expression or a few two-character
 # ``in`` tests each cost as much as the rest of the line (the same probe in the query had
@@ -69,6 +70,10 @@ _SELECT: Final = f"SELECT {_COLUMNS} FROM audit_events"  # noqa: S608
 _JSON_SPECIAL: Final = bytes(range(0x20)) + b'"\\'
 _CSV_SPECIAL: Final = _JSON_SPECIAL + b"=+@"
 _CSV_COMMAS: Final = 9  # between the ten cells other than data
+# "-" is checked apart (only at a cell's start); every other formula start must send its
+# row to the generic writer, or this path would write a formula the writer neutralizes.
+if _missed := set(FORMULA_STARTS) - set(_CSV_SPECIAL.decode()) - {"-"}:
+    raise TypeError(f"formula starts the fast path would write raw: {sorted(_missed)}")
 _NONE: Final = sys.maxsize  # "no checkpoint left": greater than any seq
 
 _quote = json.encoder.encode_basestring  # C; json.dumps's own

@@ -39,6 +39,9 @@ def serve(
         reload=reload,
         access_log=False,
         log_config=None,
+        # Else uvicorn applies X-Forwarded-For/-Proto from its own trust list (127.0.0.1
+        # and ::1 by default, or $FORWARDED_ALLOW_IPS): any local caller could choose its
+        # address. The app applies BGCHECK_FORWARDED_ALLOW_IPS itself (api/app.py).
         proxy_headers=False,
     )
 

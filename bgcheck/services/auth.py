@@ -540,9 +540,7 @@ def _reserve(
     return wait
 
 
-def _settle(
-    session: Session, config: AuthConfig, keys: tuple[str, str], now: datetime
-) -> None:
+def _settle(session: Session, config: AuthConfig, keys: tuple[str, str], now: datetime) -> None:
     """The reserved attempt was wrong: slow down or block, as due."""
     account_key, address_key = keys
     throttle.settle(session, account_key, config.account_policy, now)

@@ -8,8 +8,6 @@ auditors and managers, and is itself audited.
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -30,6 +28,7 @@ from bgcheck.queries.dissemination import (
     DisseminationFilter,
     iter_entries,
 )
+from bgcheck.spreadsheets import CsvWriter
 
 log = get_logger(__name__)
 
@@ -142,15 +141,14 @@ def _cells(row: tuple[Any, ...]) -> dict[str, str]:
 
 def _csv_lines(rows: Iterable[tuple[Any, ...]], stats: ExportedEntries) -> Iterator[str]:
     """A header row, then one RFC 4180 line per entry, formulas neutralized."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(COLUMNS)
+    writer = CsvWriter()
+    writer.write(COLUMNS)
     for row in rows:
-        writer.writerow([exports.neutralize(cell) for cell in _cells(row).values()])
+        writer.write(_cells(row).values())
         stats.entries += 1
-        if buffer.tell() >= exports.CHUNK_CHARS:
-            yield exports.drain(buffer)
-    yield exports.drain(buffer)
+        if writer.pending >= exports.CHUNK_CHARS:
+            yield writer.drain()
+    yield writer.drain()
 
 
 def _jsonl_lines(rows: Iterable[tuple[Any, ...]], stats: ExportedEntries) -> Iterator[str]:

@@ -158,8 +158,10 @@ class Op:
     allowed: frozenset[str]
     success: int = 200
     request: Callable[[World], Request] = lambda _world: {}
+    refused: int | None = None  # when not 401/403 by role
 
 
+NOBODY: frozenset[str] = frozenset()
 READERS = frozenset({"hr", "reviewer", "manager", "auditor"})
 REVIEWERS = frozenset({"reviewer", "manager"})
 AUDIT = frozenset({"manager", "auditor"})
@@ -172,7 +174,9 @@ def unique() -> str:
 OPS = [
     Op("GET", "/healthz", EVERYONE),
     Op("GET", "/readyz", EVERYONE),
-    Op("GET", "/metrics", EVERYONE),
+    # Loopback clients or the metrics token only (the world's client is neither): an
+    # unknown path's 404 for everyone here, bearer tokens or not (test_metrics_access.py).
+    Op("GET", "/metrics", NOBODY, refused=404),
     Op(
         "POST",
         "/api/v1/auth/token",
@@ -382,6 +386,8 @@ def world(databases, tmp_path_factory) -> Iterator[World]:  # type: ignore[no-un
 def expected(op: Op, role: str) -> int:
     if role in op.allowed:
         return op.success
+    if op.refused is not None:
+        return op.refused
     return 401 if role == "anonymous" else 403
 
 

@@ -57,7 +57,9 @@ def test_docs_and_openapi_are_served(client: TestClient) -> None:
     assert spec["info"]["title"] == "bgcheck"
 
 
-def test_metrics_count_requests_by_route_template(client: TestClient) -> None:
+def test_metrics_count_requests_by_route_template(app) -> None:  # type: ignore[no-untyped-def]
+    # A loopback client: /metrics answers no one else without its token (test_metrics_access).
+    client = TestClient(app, client=("127.0.0.1", 50000))
     client.get("/healthz")
     text = client.get("/metrics").text
     assert 'bgcheck_http_requests_total{method="GET",route="/healthz",status="200"}' in text

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
+from sqlmodel import select
 
 from api.app import create_app
 from bgcheck.db import session_scope
+from bgcheck.models import User
 from bgcheck.services import users as user_service
 from bgcheck.settings import Settings
 from workflow import Role
 
+from support.auth import signed_token
 from support.factories import PASSWORD, TEST_ACTOR, make_user
 from support.mfa import Authenticator, enroll
 
@@ -131,6 +136,23 @@ def test_the_docs_describe_the_otp_field(client: TestClient) -> None:
     assert "otp" not in schema["required"]
 
 
+@pytest.mark.parametrize("length", [4097, 200_000])
+def test_an_overlong_password_is_a_plain_failed_login(client: TestClient, length: int) -> None:
+    # passlib refuses over 4,096 characters with an exception: this was a 500 (issue 15).
+    response = sign_in(client, "manager@example.edu", "p" * length)
+    assert response.status_code == 401, response.text[:300]
+    assert (
+        response.json()["detail"]
+        == sign_in(client, "nobody@example.edu", "x" * 12).json()["detail"]
+    )
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_overlong_passwords_count_as_failures(client: TestClient) -> None:
+    statuses = [sign_in(client, "hr@example.edu", "p" * 5000).status_code for _ in range(3)]
+    assert statuses == [401, 401, 429]
+
+
 def test_missing_form_fields_are_422(client: TestClient) -> None:
     assert client.post("/api/v1/auth/token", data={"username": "x"}).status_code == 422
 
@@ -143,6 +165,35 @@ def test_bad_authorization_headers_are_401(client: TestClient, header: str) -> N
     response = client.get("/api/v1/me", headers={"Authorization": header})
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
+
+
+# Each, given the time now, the claims it changes.
+HOSTILE_CLAIMS: dict[str, Callable[[int], dict[str, object]]] = {
+    "exp beyond datetime": lambda now: {"exp": 10**12},
+    "exp a fraction": lambda now: {"exp": now + 300.5},
+    "exp a list": lambda now: {"exp": [now + 300]},
+    "exp Infinity": lambda now: {"exp": float("inf")},
+    "iat in the future": lambda now: {"iat": now + 3600},
+}
+
+
+@pytest.mark.parametrize("changes", HOSTILE_CLAIMS.values(), ids=HOSTILE_CLAIMS.keys())
+def test_a_correctly_signed_token_with_hostile_times_is_a_clean_401(
+    client: TestClient, engine_with_users: Engine, changes: Callable[[int], dict[str, object]]
+) -> None:
+    with session_scope(engine_with_users) as session:
+        user_id = session.exec(select(User.id).where(User.email == "hr@example.edu")).one()
+    secret = client.app.state.auth.own  # type: ignore[attr-defined]
+
+    def me(claims: dict[str, object]) -> httpx.Response:
+        token = signed_token(secret, user_id, **claims)
+        return client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+
+    assert me({}).status_code == 200  # the same token, left alone, is accepted
+    response = me(changes(int(time.time())))
+    assert response.status_code == 401, response.text[:300]
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["detail"] == "missing, invalid or expired access token"
 
 
 def test_need_to_know_lists_cori_access_with_dates(

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
@@ -260,6 +262,127 @@ def test_a_stale_version_gets_412_and_changes_nothing(office: Office) -> None:
     assert response.status_code == 412
     current = office.client.get(f"/api/v1/cases/{case['id']}", headers=office.as_("hr")).json()
     assert current["state"] == "awaiting_consent"
+
+
+# Servers read header bytes as Latin-1: "\xb2" arrives as "²", which str.isdigit takes
+# and int() refuses (a 500 before issue 15); so did 5,000 digits. (TestClient re-encodes
+# headers as UTF-8, so these go through httpx's ASGI transport, byte for byte.)
+HOSTILE_IF_MATCH = {
+    "5000 digits": b"9" * 5000,
+    "10 digits": b"1" * 10,
+    "superscript two": "\u00b2".encode("latin-1"),
+    "superscript one": "\u00b9".encode("latin-1"),
+    "circled one": "\u2460".encode(),
+    "Arabic-Indic digits": "\u0661\u0662".encode(),
+    "negative": b"-1",
+    "plus sign": b"+1",
+    "hexadecimal": b"0x1",
+}
+
+
+@pytest.mark.parametrize("version", HOSTILE_IF_MATCH.values(), ids=HOSTILE_IF_MATCH.keys())
+def test_an_if_match_that_is_not_a_version_is_a_clear_422_and_changes_nothing(
+    office: Office, version: bytes
+) -> None:
+    case = office.create()
+
+    async def send() -> httpx.Response:
+        transport = httpx.ASGITransport(app=office.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.post(
+                f"/api/v1/cases/{case['id']}/events/cancel",
+                json={"reason": "changed our mind"},
+                headers={**office.as_("hr"), "If-Match": b'"' + version + b'"'},
+            )
+
+    response = anyio.run(send)
+    assert response.status_code == 422, response.text[:300]
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["detail"] == 'If-Match: send the ETag you read, e.g. "3"'
+    current = office.client.get(f"/api/v1/cases/{case['id']}", headers=office.as_("hr")).json()
+    assert (current["state"], current["version"]) == ("draft", 1)
+
+
+@pytest.mark.parametrize("almost", [1, 1.0, "true"], ids=repr)
+def test_the_cori_acknowledgement_and_the_attestation_are_json_true_only(
+    office: Office, almost: object
+) -> None:
+    case = office.fire("hr", office.create(), "invite").json()
+    token = case["invitation_url"].rsplit("/", 1)[1]
+    version = office.client.get(f"/api/v1/portal/{token}").json()["disclosure"]["version"]
+    body = consent_body() | {"disclosure_version": version}
+    consent = f"/api/v1/portal/{token}/consent"
+    refused = office.client.post(consent, json=body | {"cori_acknowledged": almost})
+    assert refused.status_code == 422
+    assert "cori_acknowledged: Input should be true (the JSON boolean)" in refused.json()["detail"]
+    assert office.client.post(consent, json=body).status_code == 204  # nothing was used up
+
+    case = office.client.get(f"/api/v1/cases/{case['id']}", headers=office.as_("hr")).json()
+    identity = {"id_type": "passport", "id_last4": "1234"}
+    refused = office.fire("hr", case, "verify_identity", identity | {"attested": almost})
+    assert refused.status_code == 422
+    assert "attested: Input should be true (the JSON boolean)" in refused.json()["detail"]
+    after = office.client.get(f"/api/v1/cases/{case['id']}", headers=office.as_("hr")).json()
+    assert (after["state"], after["version"]) == ("consent_received", case["version"])
+    assert (
+        office.fire("hr", case, "verify_identity", identity | {"attested": True}).json()["state"]
+        == "ready"
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("email", "pat@example.org\x00"),
+        ("email", "pat@example.org\r\nBcc: all@example.org"),
+        ("email", "pat\u2028@example.org"),
+        ("given_name", "Pat\r\nBcc: all@example.org"),
+        ("family_name", "Candidate\n"),
+    ],
+    ids=repr,
+)
+def test_control_characters_in_the_candidate_are_refused_by_name(
+    office: Office, field: str, value: str
+) -> None:
+    before = office.client.get("/api/v1/cases", headers=office.as_("hr")).json()["items"]
+    response = office.client.post(
+        "/api/v1/cases",
+        json={**CLERK, "candidate": {**CANDIDATE, field: value}},
+        headers=office.as_("hr"),
+    )
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert f"candidate.{field}: " in detail
+    assert "remove tabs, line breaks and control characters" in detail
+    assert "example.org" not in detail  # the value is never echoed
+    assert "Candidate" not in detail
+    assert office.client.get("/api/v1/cases", headers=office.as_("hr")).json()["items"] == before
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("email", "new.person@example.edu\x00"),
+        ("email", "new.person@example.edu\r\n"),
+        ("email", "new\u2029person@example.edu"),
+        ("display_name", "New Person\r\nX-Injected: yes"),
+        ("display_name", "New\x7fPerson"),
+    ],
+    ids=repr,
+)
+def test_control_characters_in_a_staff_email_or_display_name_are_refused(
+    office: Office, field: str, value: str
+) -> None:
+    account = {"email": "new.person@example.edu", "display_name": "New", "roles": ["auditor"]}
+    admin = office.as_("admin")
+    response = office.client.post("/api/v1/users", json=account | {field: value}, headers=admin)
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        f"{field} must be one line of text: remove tabs, line breaks and control characters"
+    )
+    emails = {user["email"] for user in office.client.get("/api/v1/users", headers=admin).json()}
+    assert "new.person@example.edu" not in emails
+    assert office.client.post("/api/v1/users", json=account, headers=admin).status_code == 201
 
 
 def test_refusals_say_what_is_missing(office: Office) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -165,3 +166,69 @@ def test_extra_claims_travel_but_never_replace_registered_ones() -> None:
     assert tokens.verify(token, OWN).raw["sid"] == "abc"
     with pytest.raises(ValueError, match="registered"):
         tokens.issue(OWN, subject="u1", now=now, lifetime=timedelta(minutes=5), extra={"sub": "x"})
+
+
+# -- time claims (issue 15) ------------------------------------------------------------------
+
+
+def signed(**claims: object) -> str:
+    """Our own token issued now, correctly signed, with these claims as given (null and
+    all)."""
+    now = int(datetime.now(UTC).timestamp())
+    usual = own_claims(iat=now, exp=now + 600)
+    return jwt.encode(usual | claims, SECRET, algorithm="HS256")
+
+
+# Each, given the time now, the claims it changes.
+HOSTILE_TIMES: dict[str, Callable[[int], dict[str, object]]] = {
+    "exp beyond datetime": lambda now: {"exp": 10**12},
+    "exp far beyond datetime": lambda now: {"exp": 10**30},
+    "exp a fraction": lambda now: {"exp": now + 600.5},
+    "exp a string": lambda now: {"exp": str(now + 600)},
+    "exp true": lambda now: {"exp": True},
+    "exp a list": lambda now: {"exp": [now + 600]},
+    "exp null": lambda now: {"exp": None},
+    "exp Infinity": lambda now: {"exp": float("inf")},
+    "exp NaN": lambda now: {"exp": float("nan")},
+    "iat beyond datetime": lambda now: {"iat": 10**12},
+    "iat a list": lambda now: {"iat": [now]},
+    "iat negative": lambda now: {"iat": -1},
+    "nbf a list": lambda now: {"nbf": [now]},
+    "nbf beyond datetime": lambda now: {"nbf": 10**12},
+}
+
+
+def test_the_usual_claims_are_accepted() -> None:
+    assert tokens.verify(signed(), OWN).subject == "user-1"
+
+
+@pytest.mark.parametrize("changes", HOSTILE_TIMES.values(), ids=HOSTILE_TIMES.keys())
+def test_time_claims_that_are_not_whole_seconds_in_range_are_refused(
+    changes: Callable[[int], dict[str, object]],
+) -> None:
+    # Before issue 15 some crashed inside jose (TypeError, OverflowError) and 10**12 in
+    # datetime.fromtimestamp: a 500 for any holder of a correctly signed token.
+    with pytest.raises(tokens.InvalidToken):
+        tokens.verify(signed(**changes(int(datetime.now(UTC).timestamp()))), OWN)
+
+
+@given(ahead=st.integers(min_value=tokens.LEEWAY_SECONDS + 1, max_value=10**9))
+def test_a_token_issued_beyond_the_clock_skew_is_refused(ahead: int) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    token = signed(iat=int(now.timestamp()) + ahead, exp=int(now.timestamp()) + ahead + 600)
+    with pytest.raises(tokens.InvalidToken, match="future"):
+        tokens.verify(token, OWN, now=now)
+
+
+@given(ahead=st.integers(min_value=-3600, max_value=tokens.LEEWAY_SECONDS))
+def test_a_token_issued_within_the_clock_skew_is_accepted(ahead: int) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    token = signed(iat=int(now.timestamp()) + ahead, exp=int(now.timestamp()) + 7200)
+    assert tokens.verify(token, OWN, now=now).subject == "user-1"
+
+
+def test_a_provider_token_issued_in_the_future_is_refused(provider: LocalProvider) -> None:
+    future = int(datetime.now(UTC).timestamp()) + tokens.LEEWAY_SECONDS + 60
+    token = provider.token(kid=min(provider.published), iat=future, exp=future + 600)
+    with pytest.raises(tokens.InvalidToken, match="future"):
+        tokens.verify(token, provider_verifier(provider))

@@ -61,6 +61,9 @@ def test_the_spec_body_of_each_event() -> None:
     [
         (VerifyIdentityBody, {"attested": False}, ("attested",)),
         (VerifyIdentityBody, {"attested": "true"}, ("attested",)),
+        (VerifyIdentityBody, {"attested": 1}, ("attested",)),
+        (VerifyIdentityBody, {"attested": 1.0}, ("attested",)),
+        (VerifyIdentityBody, {"attested": "yes"}, ("attested",)),
         (VerifyIdentityBody, {"id_type": "library_card"}, ("id_type",)),
         (VerifyIdentityBody, {"id_last4": "12345"}, ("id_last4",)),
         (ResolveDisputeBody, {"outcome": "dismissed"}, ("outcome",)),
@@ -243,6 +246,8 @@ def test_names_allow_real_names_but_not_digits() -> None:
 
 def test_cori_acknowledgement_and_drivers_license() -> None:
     assert refused(ConsentBody, consent(cori_acknowledged=False)) == [("cori_acknowledged",)]
+    for almost in (1, 1.0, "true", [True]):
+        assert refused(ConsentBody, consent(cori_acknowledged=almost)) == [("cori_acknowledged",)]
     without = consent()
     del without["drivers_license"]
     assert ConsentBody.model_validate(without).drivers_license is None
@@ -251,3 +256,38 @@ def test_cori_acknowledgement_and_drivers_license() -> None:
     )
     assert licence.drivers_license is not None
     assert (licence.drivers_license.number, licence.drivers_license.state) == ("S123", "NH")
+
+
+# --- one-line fields (issue 15) ------------------------------------------------------------
+
+CONTROLS = [chr(code) for code in (*range(0x20), 0x7F, 0x85)] + ["\u2028", "\u2029"]
+
+
+def candidate(**changes: str) -> dict[str, Any]:
+    return CreateBody.example() | {"candidate": CreateBody.example()["candidate"] | changes}
+
+
+@given(
+    control=st.sampled_from(CONTROLS),
+    where=st.sampled_from(["start", "middle", "end"]),
+    field=st.sampled_from(["email", "given_name", "family_name"]),
+)
+def test_control_characters_in_the_candidates_email_and_names_are_refused(
+    control: str, where: str, field: str
+) -> None:
+    value = CreateBody.example()["candidate"][field]
+    value = {"start": control + value, "middle": value[:2] + control + value[2:]}.get(
+        where, value + control
+    )
+    with pytest.raises(ValidationError) as caught:
+        CreateBody.model_validate(candidate(**{field: value}))
+    [error] = caught.value.errors()
+    assert tuple(error["loc"]) == ("candidate", field)
+    assert "remove tabs, line breaks and control characters" in error["msg"]
+
+
+def test_header_injection_in_a_position_title_is_refused() -> None:
+    title = "Clerk\r\nBcc: everyone@example.org"
+    assert refused(CreateBody, CreateBody.example() | {"position_title": title}) == [
+        ("position_title",)
+    ]

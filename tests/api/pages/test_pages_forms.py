@@ -122,6 +122,33 @@ def test_a_stale_form_is_refused_with_the_current_case(office: Office) -> None:
     assert office.state(case_id) is State.AWAITING_CONSENT
 
 
+HOSTILE_VERSIONS = {
+    "5000 digits": "9" * 5000,
+    "10 digits": "1" * 10,
+    "superscript two": "\u00b2",
+    "circled one": "\u2460",
+    "Arabic-Indic digits": "\u0661\u0662",
+    "negative": "-1",
+    "letters": "abc",
+}
+
+
+@pytest.mark.parametrize("version", HOSTILE_VERSIONS.values(), ids=HOSTILE_VERSIONS.keys())
+def test_a_form_version_that_is_not_one_is_an_error_page_and_changes_nothing(
+    office: Office, version: str
+) -> None:
+    case_id = office.new_case()
+    _, events_before = counts(office)
+    response = office.staff("hr").post(
+        f"/cases/{case_id}/events/cancel", {"reason": "withdrawn", "version": version}
+    )
+    assert response.status_code == 422, response.text[:300]
+    assert response.headers["content-type"].startswith("text/html")
+    assert "Reload the case and retry" in response.text
+    assert office.state(case_id) is State.DRAFT
+    assert counts(office)[1] == events_before
+
+
 def consent_form(token_page: str, **changes: str) -> dict[str, str]:
     form = {
         "csrf_token": csrf_of(token_page),

@@ -3,21 +3,31 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from api.app import create_app
-from api.pages.web import LOGIN_COOKIE, MAX_SESSION, MFA_COOKIE, SECURITY_HEADERS, SESSION_COOKIE
+from api.pages.web import (
+    LOGIN_COOKIE,
+    MAX_SESSION,
+    MFA_COOKIE,
+    SECURITY_HEADERS,
+    SESSION_COOKIE,
+    WebSessions,
+)
 from bgcheck.db import session_scope
 from bgcheck.models import utcnow
 from bgcheck.settings import Settings
 from workflow import Event, Role, State
 
-from support.auth import access_token
+from support.auth import access_token, signed_token
 from support.factories import PASSWORD, make_user
 from support.mfa import Authenticator, enroll
 from support.pages import Office, csrf_of, session_token
@@ -101,6 +111,47 @@ def test_a_wrong_password_shows_a_message_and_no_session(
     assert response.status_code == 401
     assert "Wrong email or password." in response.text
     assert SESSION_COOKIE not in response.headers.get("set-cookie", "")
+
+
+def test_an_overlong_password_shows_the_wrong_password_message(
+    office: Office, with_password: str
+) -> None:
+    client = office.anonymous()
+    response = sign_in(client, with_password, "p" * 100_000)
+    assert response.status_code == 401, response.text[:300]
+    assert "Wrong email or password." in response.text
+    assert SESSION_COOKIE not in response.headers.get("set-cookie", "")
+
+
+# Each, given the time now, the claims it changes.
+SESSION_CLAIMS: dict[str, Callable[[int], dict[str, object]]] = {
+    "exp beyond datetime": lambda now: {"exp": 10**12},
+    "exp a list": lambda now: {"exp": [now + 300]},
+    "iat in the future": lambda now: {"iat": now + 3600},
+    "auth_time beyond datetime": lambda now: {"auth_time": 10**12},
+    "auth_time a fraction": lambda now: {"auth_time": now + 0.5},
+    "auth_time after iat": lambda now: {"auth_time": now + 20},
+}
+
+
+@pytest.mark.parametrize("changes", SESSION_CLAIMS.values(), ids=SESSION_CLAIMS.keys())
+def test_a_correctly_signed_session_with_hostile_times_sends_to_sign_in(
+    office: Office, changes: Callable[[int], dict[str, object]]
+) -> None:
+    secret = WebSessions.for_app(office.app).secret
+
+    def visit(claims: dict[str, object]) -> httpx.Response:
+        now = int(time.time())
+        normal = {"sid": "s" * 22, "auth_time": now, "iat": now}
+        cookie = signed_token(secret, office.users["hr"], **normal | claims)
+        client = office.anonymous()
+        client.cookies.set(SESSION_COOKIE, cookie)
+        return client.get("/cases", follow_redirects=False)
+
+    assert visit({}).status_code == 200  # the same session, left alone, is accepted
+    response = visit(changes(int(time.time())))
+    assert response.status_code == 303, response.text[:300]
+    assert response.headers["location"] == "/login"
 
 
 def test_empty_sign_in_fields_are_refused_before_any_check(office: Office) -> None:

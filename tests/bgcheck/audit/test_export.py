@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlmodel import Session, col, select
 
-from bgcheck import audit
+from bgcheck import audit, spreadsheets
 from bgcheck.audit import checkpoints, pgstream
 from bgcheck.audit import export as exports
 from bgcheck.audit.chain import HASHED_FIELDS, STORED_FIELDS, canonical_json
@@ -75,7 +75,7 @@ def test_csv_opens_with_a_header_utc_times_and_no_formulas(
         assert datetime.fromisoformat(row["occurred_at"]) == event.occurred_at
         assert (row["prev_hash"], row["hash"]) == (event.prev_hash, event.hash)
     for row in body:
-        assert not any(cell.startswith(exports.FORMULA_STARTS) for cell in row.values())
+        assert not any(cell.startswith(spreadsheets.FORMULA_STARTS) for cell in row.values())
 
 
 def test_jsonl_lines_carry_every_hashed_field_and_the_checkpoints(

@@ -12,7 +12,7 @@ from passlib.context import CryptContext
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from bgcheck import mfa, throttle, tokens
+from bgcheck import mfa, passwords, throttle, tokens
 from bgcheck.db import session_scope
 from bgcheck.errors import (
     LoginFailed,
@@ -468,3 +468,21 @@ def test_the_acr_can_show_mfa_when_configured() -> None:
     parsed = tokens.Claims("sub", "iss", utcnow(), None, None, {"acr": "urn:example:loa:2"})
     assert auth.shows_mfa(parsed, amr=frozenset(), acr=frozenset({"urn:example:loa:2"}))
     assert not auth.shows_mfa(parsed, amr=frozenset({"mfa"}), acr=frozenset({"loa3"}))
+
+
+def test_a_password_over_the_checked_length_is_wrong_without_hashing(
+    database: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make(database, Role.REVIEWER)
+    hashed: list[str] = []
+    original = passwords._context.verify
+    monkeypatch.setattr(
+        passwords._context, "verify", lambda secret, h: hashed.append(secret) or original(secret, h)
+    )
+    with pytest.raises(LoginFailed):
+        login(database, "ana@example.edu", "p" * (passwords.MAX_CHECKED_LENGTH + 1))
+    assert hashed == []
+    assert actions(database)[-1] == "login.failed"
+    with pytest.raises(LoginFailed):  # at the limit it is still checked
+        login(database, "ana@example.edu", "p" * passwords.MAX_CHECKED_LENGTH)
+    assert len(hashed) == 1
