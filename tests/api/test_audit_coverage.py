@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlmodel import col, select
 from test_access import OPS, ROLES, Op, World
 from test_access import world as world  # the fixture, shared
@@ -110,7 +111,9 @@ def test_every_write_route_names_the_events_it_records() -> None:
     assert RECORDS.keys() <= {(op.method, op.path) for op in OPS}, "RECORDS names a gone route"
 
 
-@pytest.mark.parametrize("op", OPS, ids=lambda op: f"{op.method} {op.path}")
+@pytest.mark.parametrize(
+    "op", [op for op in OPS if op.allowed], ids=lambda op: f"{op.method} {op.path}"
+)
 def test_each_operation_records_what_it_did(world: World, op: Op) -> None:
     role = allowed_role(op)
     # The setup records events of its own: count after it.
@@ -126,6 +129,15 @@ def test_each_operation_records_what_it_did(world: World, op: Op) -> None:
         assert recorded == [], f"{op.method} {op.path} recorded {recorded}: add it to RECORDS"
     else:
         assert expected & set(recorded), f"{op.method} {op.path} recorded {recorded}"
+
+
+def test_reading_metrics_records_nothing(world: World) -> None:
+    # No role may read /metrics from the world's client (OPS): only loopback clients or
+    # the metrics token (tests/api/test_metrics_access.py).
+    before = head(world)
+    loopback = TestClient(world.app, client=("127.0.0.1", 50000))
+    assert loopback.get("/metrics").status_code == 200
+    assert actions_after(world, before) == []
 
 
 def test_failed_and_throttled_logins_are_recorded(world: World) -> None:
