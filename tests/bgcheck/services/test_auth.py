@@ -460,12 +460,14 @@ def test_after_a_reset_the_api_asks_for_enrollment_again(database: Engine) -> No
     ],
 )
 def test_a_provider_token_shows_mfa_by_its_amr(claims: dict[str, object], shows: bool) -> None:
-    parsed = tokens.Claims("sub", "iss", utcnow(), None, None, claims)
+    parsed = tokens.Claims("sub", "iss", utcnow(), utcnow(), None, None, claims)
     assert auth.shows_mfa(parsed, amr=CONFIG.mfa_amr, acr=CONFIG.mfa_acr) is shows
 
 
 def test_the_acr_can_show_mfa_when_configured() -> None:
-    parsed = tokens.Claims("sub", "iss", utcnow(), None, None, {"acr": "urn:example:loa:2"})
+    parsed = tokens.Claims(
+        "sub", "iss", utcnow(), utcnow(), None, None, {"acr": "urn:example:loa:2"}
+    )
     assert auth.shows_mfa(parsed, amr=frozenset(), acr=frozenset({"urn:example:loa:2"}))
     assert not auth.shows_mfa(parsed, amr=frozenset({"mfa"}), acr=frozenset({"loa3"}))
 
