@@ -87,7 +87,7 @@ def create_app(
     # and NoStore sees every answer, the 413 and the 500 included.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext)
-    app.add_middleware(NoStore)
+    app.add_middleware(NoStore, strict_transport=settings.public_url.startswith("https://"))
     if settings.trusted_proxies:
         # Outermost: the throttle, the audit trail, /metrics and the cookies' Secure flag
         # all see the client behind the proxy. uvicorn's own copy of this middleware is

@@ -112,6 +112,10 @@ class BodySizeLimit:
         await self.app(scope, counting_receive, send)
 
 
+# A year, the usual minimum for browsers' preload lists; subdomains too (a campus's).
+HSTS: Final = "max-age=31536000; includeSubDomains"
+
+
 class NoStore:
     """``Cache-Control: no-store`` and ``X-Content-Type-Options: nosniff`` on every answer.
 
@@ -120,10 +124,14 @@ class NoStore:
     set. Other answers (pages, error pages, unknown paths) get the same unless they chose
     their own caching: only the static files do. Set at the start of the answer, so a
     streamed export stays streamed.
+
+    ``strict_transport`` (the public address is https, as it must be outside an embedded
+    installation) adds HSTS: a browser that saw bgcheck once never talks to it in clear.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, strict_transport: bool = False) -> None:
         self.app = app
+        self.strict_transport = strict_transport
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -137,6 +145,8 @@ class NoStore:
                 if api or "cache-control" not in headers:
                     headers["Cache-Control"] = "no-store"
                 headers["X-Content-Type-Options"] = "nosniff"
+                if self.strict_transport:
+                    headers["Strict-Transport-Security"] = HSTS
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -61,8 +61,8 @@ def set_password(request: Request, token: str, form: AnyForm, db: DbSession) -> 
     if error is None:
         try:
             account_links.set_password(db, token, password=password, now=utcnow())
-        except InvalidInput as exc:
-            error = f"New password: {exc.public_detail}."
+        except InvalidInput as exc:  # "password is too common; …": say which one
+            error = f"New password: this {exc.public_detail}."
     if error is not None:
         return _form(request, token, user.email, error=error, status=422)
     return render(request, "password_set.html", {"email": user.email})
@@ -88,7 +88,7 @@ def approvals_page(request: Request, db: ReadSession, actor: PageReader) -> Resp
     context = {
         "waiting": waiting,
         "may_decide": may_decide,
-        "done": request.query_params.get("done"),
+        "done": DONE.get(request.query_params.get("done", "")),
     }
     return render(request, "approvals.html", context, actor=actor)
 

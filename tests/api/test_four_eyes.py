@@ -14,13 +14,15 @@ from sqlalchemy import Engine
 from sqlmodel import col, select
 
 from api.app import create_app
+from bgcheck import mfa
 from bgcheck.db import session_scope
-from bgcheck.models import AuditEvent
+from bgcheck.models import AuditEvent, User
 from bgcheck.settings import Settings
 from workflow import Role
 
 from support.auth import access_token
 from support.factories import make_department, make_user
+from support.mfa import enroll
 
 GOOD_PASSWORD = "quiet harbor lantern 2031"
 
@@ -195,3 +197,30 @@ def test_the_set_password_link_works_once_and_a_new_one_replaces_it(office: Offi
     assert "Your password is set" in done.text
     assert office.client.post(f"/set-password/{second}", data=good).status_code == 404
     assert "user.password_set" in office.actions()
+
+
+def test_a_second_factor_is_reset_only_when_another_manager_approves(office: Office) -> None:
+    with session_scope(office.engine) as session:
+        target = make_user(session, Role.REVIEWER).id
+        box = mfa.SecretBox.for_keyring(office.client.app.state.cases.vault.keyring)  # type: ignore[attr-defined]
+        enroll(session, box, target)
+
+    def enrolled() -> bool:
+        with session_scope(office.engine, read_only=True) as session:
+            user = session.get(User, target)
+            assert user is not None
+            return mfa.is_enrolled(user)
+
+    me = office.users["admin"]
+    refused = office.call("admin", "POST", f"/api/v1/users/{me}/mfa-reset")
+    assert refused.status_code == 403
+    proposed = office.call("admin", "POST", f"/api/v1/users/{target}/mfa-reset")
+    assert proposed.status_code == 202
+    assert proposed.json()["kind"] == "reset_mfa"
+    assert enrolled()  # a proposal does nothing
+    approval = proposed.json()["id"]
+    assert office.call("admin", "POST", f"/api/v1/approvals/{approval}/approve").status_code == 403
+    approved = office.call("manager", "POST", f"/api/v1/approvals/{approval}/approve")
+    assert approved.status_code == 200, approved.text
+    assert not enrolled()
+    assert {"approval.proposed", "mfa.reset", "approval.approved"} <= set(office.actions())

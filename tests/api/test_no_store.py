@@ -141,3 +141,17 @@ def test_static_files_keep_their_own_caching(world: World) -> None:
     response = world.client.get("/static/app.css")
     assert response.headers["cache-control"] == "public, max-age=3600"
     assert response.headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.mark.parametrize(
+    ("public_url", "hsts"),
+    [("https://bgcheck.example.edu", True), ("http://127.0.0.1:8000", False)],
+)
+def test_an_https_installation_sends_hsts_on_every_answer(
+    engine: Engine, tmp_path, public_url: str, hsts: bool
+) -> None:  # type: ignore[no-untyped-def]
+    settings = Settings(data_dir=tmp_path, embedded_worker=False, public_url=public_url)
+    with TestClient(create_app(settings, engine), raise_server_exceptions=False) as client:
+        for path in ("/login", "/api/v1/me", "/healthz", "/no/such/page"):
+            header = client.get(path).headers.get("strict-transport-security")
+            assert (header == "max-age=31536000; includeSubDomains") is hsts, path

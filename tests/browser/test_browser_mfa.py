@@ -4,8 +4,9 @@ the real app served by ``bgcheck serve`` on SQLite:
 a fresh account's first sign-in sets up its authenticator app (the secret read from the
 page, the code computed with pyotp), shows the recovery codes, and signs in; then a sign-in
 with the app's code; then one with a recovery code, which is refused the second time; a
-wrong code gets the plain-words error; after ``bgcheck.mfa.reset`` (the four-eyes approval
-will call it) the next sign-in sets up an app again. On a phone and on a desktop.
+wrong code gets the plain-words error; after a reset an administrator proposed and a manager
+approved on the Approvals page, the next sign-in sets up an app again. On a phone and on a
+desktop.
 
 Screenshots go to ``tests/browser/screenshots/`` (git-ignored).
 """
@@ -25,12 +26,16 @@ from sqlmodel import select
 from test_browser_story import CHROMIUM, CHROMIUM_ARGS, SHOTS
 
 from bgcheck import mfa, migrate
+from bgcheck.actors import load_actor
+from bgcheck.audit import AuditActor
 from bgcheck.db import make_engine, session_scope
 from bgcheck.models import AuditEvent, User, utcnow
+from bgcheck.services import account_links, approvals
+from bgcheck.services import users as user_service
 from bgcheck.settings import Settings
 from workflow import Role
 
-from support.factories import PASSWORD, TEST_ACTOR, make_user
+from support.factories import PASSWORD, make_user
 from support.mfa import Authenticator
 from support.server import clean_environ, free_port, running_server
 
@@ -46,10 +51,10 @@ class Served:
     base: str
     engine: Engine
 
-    def new_account(self, name: str) -> str:
+    def new_account(self, name: str, role: Role = Role.REVIEWER) -> str:
         email = f"{name}@example.edu"
         with session_scope(self.engine) as session:
-            make_user(session, Role.REVIEWER, email=email, password=PASSWORD)
+            make_user(session, role, email=email, password=PASSWORD)
         return email
 
     def user_id(self, email: str) -> uuid.UUID:
@@ -191,9 +196,23 @@ def test_multi_factor_sign_in_end_to_end(browser: Browser, served: Served, devic
     expect(page.locator(".error-message")).to_contain_text("each works only once")
     expect(page.get_by_role("heading", level=1)).to_have_text("Use a recovery code")
 
-    # 4. After a reset (the four-eyes approval will call it), enrollment again.
+    # 4. The phone is lost: an administrator proposes a reset, a manager approves it on
+    # the Approvals page, and the next sign-in sets up an app again.
     with session_scope(served.engine) as session:
-        mfa.reset(session, TEST_ACTOR, user_id=served.user_id(email), now=utcnow())
+        admin = make_user(session, Role.ADMIN)
+        proposer = load_actor(session, admin.id)
+        assert proposer is not None
+        approvals.propose_mfa_reset(session, proposer, user_id=served.user_id(email), now=utcnow())
+    manager = browser.new_context(base_url=served.base, **VIEWPORTS[device])  # type: ignore[arg-type]
+    desk = manager.new_page()
+    enroll(desk, served.new_account(f"mfa-manager-{device}", Role.MANAGER), device, "mfa-4-mgr")
+    desk.get_by_role("link", name="Approvals").click()
+    expect(desk.get_by_role("heading", level=2)).to_contain_text("Reset the second factor")
+    shot(desk, f"mfa-4-approvals-{device}")
+    desk.get_by_role("button", name="Approve").click()
+    expect(desk.get_by_role("status")).to_contain_text("The change was approved.")
+    expect(desk.locator(".empty")).to_contain_text("Nothing is waiting")
+    manager.close()
     context.clear_cookies()
     enroll(page, email, device, "mfa-4-after-reset")
     context.close()
@@ -227,4 +246,44 @@ def test_the_account_page_on_a_phone(browser: Browser, served: Served) -> None:
     page.get_by_label("Code from your current app, or a recovery code").fill(app.code())
     page.get_by_role("button", name="Switch to the new app").click()
     expect(page.get_by_role("status")).to_contain_text("new authenticator app is set up")
+    context.close()
+
+
+@pytest.mark.parametrize("device", ["phone", "desktop"])
+def test_a_new_account_sets_its_own_password_then_its_app(
+    browser: Browser, served: Served, device: str
+) -> None:
+    """No administrator chooses the password: the person opens their one-time link."""
+    email = f"newcomer-{device}@example.edu"
+    with session_scope(served.engine) as session:
+        admin = make_user(session, Role.ADMIN)
+        user = user_service.create_user(
+            session,
+            AuditActor.user(admin.id),
+            email=email,
+            display_name="New Comer",
+            roles=[Role.AUDITOR],
+        )
+        _, token = account_links.issue(
+            session, AuditActor.user(admin.id), user_id=user.id, now=utcnow()
+        )
+    context = browser.new_context(base_url=served.base, **VIEWPORTS[device])  # type: ignore[arg-type]
+    page = context.new_page()
+    page.goto(f"/set-password/{token}")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Set your password")
+    expect(page.get_by_text(email)).to_be_visible()
+    page.get_by_label("New password").fill("password1234")
+    page.get_by_label("Repeat the password").fill("password1234")
+    page.get_by_role("button", name="Set my password").click()
+    expect(page.locator(".error-summary")).to_contain_text("breached")
+    shot(page, f"set-password-refused-{device}")
+    page.get_by_label("New password").fill(PASSWORD)
+    page.get_by_label("Repeat the password").fill(PASSWORD)
+    page.get_by_role("button", name="Set my password").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your password is set")
+    shot(page, f"set-password-done-{device}")
+    page.get_by_role("link", name="Sign in").click()
+    enroll(page, email, device, f"newcomer-{device}")
+    page.goto(f"/set-password/{token}")  # used: it works once
+    expect(page.get_by_role("heading", level=1)).to_have_text("Not found")
     context.close()
