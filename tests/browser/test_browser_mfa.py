@@ -20,10 +20,9 @@ from dataclasses import dataclass
 
 import pyotp
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import Engine
 from sqlmodel import select
-from test_browser_story import CHROMIUM, CHROMIUM_ARGS, SHOTS
 
 from bgcheck import mfa, migrate
 from bgcheck.actors import load_actor
@@ -35,6 +34,7 @@ from bgcheck.services import users as user_service
 from bgcheck.settings import Settings
 from workflow import Role
 
+from support.browser import shot
 from support.factories import PASSWORD, make_user
 from support.mfa import Authenticator
 from support.server import clean_environ, free_port, running_server
@@ -78,23 +78,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     with running_server(env, port, data_dir / "serve.log"):
         yield Served(base, engine)
     engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"Chromium is not installed at {CHROMIUM}: run `make test`", pytrace=False)
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield launched
-        launched.close()
-
-
-def shot(page: Page, name: str) -> None:
-    SHOTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
 def password_step(page: Page, email: str) -> None:

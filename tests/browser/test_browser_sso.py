@@ -9,12 +9,10 @@ When Chromium is missing the test fails; it never skips (``make test`` installs 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
 from bgcheck import demo, migrate
 from bgcheck.db import make_engine, session_scope
@@ -25,9 +23,6 @@ from support.factories import TEST_ACTOR
 from support.mfa import box_for
 from support.oidc_provider import LocalProvider, running_provider
 from support.server import clean_environ, free_port, running_server
-
-CHROMIUM = Path(os.environ.get("BGCHECK_TEST_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
 
 
 @pytest.fixture(scope="module")
@@ -60,18 +55,6 @@ def served(provider: LocalProvider, tmp_path_factory: pytest.TempPathFactory) ->
     engine.dispose()
     with running_server(env, port, data_dir / "serve.log"):
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"Chromium is not installed at {CHROMIUM}: run `make test`", pytrace=False)
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield launched
-        launched.close()
 
 
 def test_a_reviewer_signs_in_through_the_provider(

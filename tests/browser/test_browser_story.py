@@ -12,7 +12,6 @@ When Chromium is missing the test fails; it never skips (``make test`` installs 
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -20,29 +19,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from bgcheck import demo, mfa, migrate
 from bgcheck.db import make_engine, session_scope
 from bgcheck.models import utcnow
 from bgcheck.settings import Settings
 
+from support.browser import shot
 from support.factories import TEST_ACTOR
 from support.mfa import Authenticator, box_for
 from support.server import clean_environ, free_port, running_server
 
-CHROMIUM = Path(os.environ.get("BGCHECK_TEST_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SHOTS = Path(__file__).parent / "screenshots"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 PASSWORD = demo.DEMO_PASSWORD
@@ -82,27 +70,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     log_path = data_dir / "serve.log"
     with running_server(env, port, log_path):
         yield Served(base, log_path)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"Chromium is not installed at {CHROMIUM}: run `make test` (it installs it) "
-            "or `apt-get install -y chromium`",
-            pytrace=False,
-        )
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield launched
-        launched.close()
-
-
-def shot(page: Page, name: str) -> None:
-    SHOTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
 # Each demo account's authenticator app: the published secret, and the steps it used.
