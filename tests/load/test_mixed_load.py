@@ -329,7 +329,7 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
     try:
         url = databases.new_url()
         # Fifty clients as one hr user search far more often than a person would.
-        env = serve_env(url, tmp_path, BGCHECK_SEARCH_MAX_PER_WINDOW="100000")
+        env = serve_env(url, tmp_path, BGCHECK_SEARCH_MAX_PER_WINDOW="10000")
         bgcheck(env, "db", "upgrade")
         engine = make_engine(Settings(), url=url)
         emails, apps = {}, {}

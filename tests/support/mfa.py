@@ -8,6 +8,7 @@ than let a test wait 30 seconds.
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +23,8 @@ from bgcheck.vault import Keyring
 
 KNOWN_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"  # test-only, 160 bits of base32
 TESTS = audit.AuditActor("system", "tests")
+# How close to the end of a step the step before it is no longer handed out.
+SAFETY_SECONDS = 8
 
 
 @dataclass
@@ -33,8 +36,18 @@ class Authenticator:
     recovery_codes: list[str] = field(default_factory=list)
 
     def code(self, now: datetime | None = None) -> str:
-        """A code the server will accept now: the oldest step of the window not yet used."""
-        current = mfa.step_at(now or utcnow())
+        """A code the server will accept now: the oldest step of the window not yet used.
+
+        Asked in a step's last seconds (``now`` not given: a real request follows), it
+        waits for the next step first: a request that crossed the boundary on its way (a
+        loaded machine) would find the oldest step out of the window.
+        """
+        moment = now or utcnow()
+        into_step = moment.timestamp() % mfa.STEP_SECONDS
+        if now is None and into_step > mfa.STEP_SECONDS - SAFETY_SECONDS:
+            time.sleep(mfa.STEP_SECONDS - into_step + 0.05)
+            moment = utcnow()
+        current = mfa.step_at(moment)
         step = current - mfa.WINDOW
         if self.last_step is not None:
             step = max(step, self.last_step + 1)
