@@ -11,6 +11,7 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI
 from sqlalchemy import Engine
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -52,6 +53,13 @@ def create_app(
         )
         if settings.run_embedded_worker:
             embedded.start()
+        # A request runs its sync steps (session, actor, route, commit) in the thread pool,
+        # one at a time. With fewer threads than requests in flight, the requests waiting
+        # on a row lock (the audit chain's head) held every thread while the one holding
+        # the lock waited for a thread to commit: the load test hung. One thread per
+        # request `bgcheck serve` admits (BGCHECK_MAX_CONCURRENT_REQUESTS) rules it out.
+        threads = anyio.to_thread.current_default_thread_limiter()
+        threads.total_tokens = max(threads.total_tokens, settings.max_concurrent_requests)
         if freeze_gc:
             # Everything loaded at start-up (modules, the app, its routes) lives as long as
             # the process; frozen, a full collection no longer walks it. make bench: the

@@ -169,6 +169,9 @@ class Settings(BaseSettings):
     )
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Requests one `bgcheck serve` process handles at once (uvicorn's limit_concurrency);
+    # more are answered 503 at once. The app keeps a thread for each (api/app.py).
+    max_concurrent_requests: int = Field(default=200, ge=1, le=10_000)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
 

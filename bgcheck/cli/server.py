@@ -29,6 +29,7 @@ def serve(
 
     with database():
         pass  # migrated (SQLite) or checked to be current (PostgreSQL)
+    limit = settings().max_concurrent_requests
     # The API is named by import string, as a process manager would name it, so the
     # core package never imports the HTTP layer.
     uvicorn.run(
@@ -43,6 +44,8 @@ def serve(
         # and ::1 by default, or $FORWARDED_ALLOW_IPS): any local caller could choose its
         # address. The app applies BGCHECK_FORWARDED_ALLOW_IPS itself (api/app.py).
         proxy_headers=False,
+        # More at once get 503 at once; the app has a thread for each (api/app.py).
+        limit_concurrency=limit,
     )
 
 

@@ -79,7 +79,7 @@ def search_cases(
     audit.record(
         session,
         actor.audit_actor,
-        action="case.searched",
+        action="search.performed",
         data={"by": by.value, "matches": len(found), "page": cursor is not None},
         now=now,
     )
@@ -121,7 +121,7 @@ def _count(session: Session, ctx: CaseContext, actor: Actor, now: datetime) -> N
             audit.record(
                 session,
                 actor.audit_actor,
-                action="case.search_limited",
+                action="search.limited",
                 data={
                     "limit": settings.search_max_per_window,
                     "minutes": settings.search_window_minutes,

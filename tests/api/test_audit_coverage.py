@@ -57,7 +57,7 @@ RECORDS: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("POST", "/api/v1/users/{user_id}/disable"): frozenset({"user.disabled"}),
     ("POST", "/api/v1/users/{user_id}/enable"): frozenset({"user.enabled"}),
     ("POST", "/api/v1/cases"): frozenset({"case.create"}),
-    ("POST", "/api/v1/cases/search"): frozenset({"case.searched"}),
+    ("POST", "/api/v1/cases/search"): frozenset({"search.performed"}),
     # OPS fires `cancel`; every event's type is case.<event> (checked against the docs below).
     ("POST", "/api/v1/cases/{case_id}/events/{event}"): frozenset({"case.cancel"}),
     ("POST", "/api/v1/portal/{token}/consent"): frozenset({"case.consent"}),

@@ -126,7 +126,7 @@ def test_every_search_is_recorded_with_the_kind_of_key_never_its_value(desk: Des
     desk.search("reviewer", {"ssn": SSN})
     desk.search("hr", {"email": EMAIL})
     desk.search("hr", {"email": "nobody@example.org"})
-    events = desk.events("case.searched")
+    events = desk.events("search.performed")
     assert [(e.actor_id, e.data["by"], e.data["matches"]) for e in events] == [
         (str(desk.users["reviewer"]), "ssn", 1),
         (str(desk.users["hr"]), "email", 1),
@@ -151,8 +151,8 @@ def test_searches_are_limited_per_user_with_a_clear_429(desk: Desk) -> None:
     # Another user's allowance is their own.
     assert found(desk.search("reviewer", {"email": EMAIL})) == [desk.case_id]
     # The refusal is on the record, once; the refused searches found nothing to record.
-    assert len(desk.events("case.search_limited")) == 1
-    assert len(desk.events("case.searched")) == LIMIT + 1
+    assert len(desk.events("search.limited")) == 1
+    assert len(desk.events("search.performed")) == LIMIT + 1
 
 
 @pytest.mark.parametrize(
