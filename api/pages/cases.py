@@ -1,8 +1,8 @@
 """The staff's case pages: HR's requests and cases, the EM review desk.
 
-Every page reads through the API's own helpers (``case_read`` for the masked view,
-``read_case_page`` for lists, ``history`` for the timeline, ``reveal_pii`` for the audited
-reveal) and changes cases only through ``bgcheck.services.cases``. The actions on a
+Every page reads through the same read side as the API (``bgcheck.services.case_views``:
+the masked view, lists, the timeline, the audited reveal) and changes cases only through
+``bgcheck.services.cases``. The actions on a
 case are exactly its ``allowed_events``, so a page can never offer what the rules
 refuse.
 """
@@ -28,14 +28,14 @@ from api.pages.web import (
     status_of,
     templates,
 )
-from api.routes.cases import case_read, history, parse_version, read_case_page, reveal_pii
+from api.routes.cases import parse_version
 from bgcheck import policy
 from bgcheck.actors import Actor
 from bgcheck.errors import BgcheckError, InvalidInput, NotFound
 from bgcheck.models import Department, utcnow
-from bgcheck.queries.cases import CaseFilter, list_cases
+from bgcheck.queries.cases import CaseFilter
+from bgcheck.services import case_views, reports
 from bgcheck.services import cases as case_service
-from bgcheck.services import reports
 from bgcheck.services.cases import CaseContext
 from workflow import Event, State
 
@@ -144,10 +144,9 @@ def _list(
     cursor: str | None = None,
     oldest_first: bool = False,
     limit: int = 50,
-) -> Any:
+) -> case_views.SeenPage:
     filters = CaseFilter(state=state, department=department, oldest_first=oldest_first)
-    rows, next_cursor = list_cases(db, ctx.vault, actor, filters, limit=limit, cursor=cursor)
-    return read_case_page(db, ctx, actor, rows, next_cursor)
+    return case_views.listing(db, ctx, actor, filters, limit=limit, cursor=cursor, now=utcnow())
 
 
 @router.get("/review")
@@ -241,10 +240,9 @@ def _case_page(
     report_missing: bool = False,
 ) -> Response:
     now = utcnow()
-    case = case_service.get_visible(db, ctx, actor, case_id)
-    view = case_read(db, ctx, actor, case, now)
-    timeline = history(case_id, db, actor, ctx)
-    events = [event for event in view["allowed_events"] if event in EVENT_LABELS]
+    _, view = case_views.get(db, ctx, actor, case_id, now)
+    timeline = case_views.history(db, ctx, actor, case_id)
+    events = [event for event in view.allowed_events if event in EVENT_LABELS]
     return render(
         request,
         "case.html",
@@ -347,9 +345,9 @@ def reveal(
     ctx: CaseCtx,
     form: SignedForm,
 ) -> Response:
-    """The candidate's full PII, after an explicit click; audited by ``reveal_pii``."""
-    revealed = reveal_pii(case_id, db, actor, ctx)
-    return _case_page(request, db, ctx, actor, case_id, pii=revealed.fields)
+    """The candidate's full PII, after an explicit click; audited by ``case_views.reveal_pii``."""
+    revealed = case_views.reveal_pii(db, ctx, actor, case_id)
+    return _case_page(request, db, ctx, actor, case_id, pii=revealed)
 
 
 @router.post("/cases/{case_id}/report")

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Callable
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Body, Header, Query, Request, Response
@@ -17,7 +16,6 @@ from api.deps import CaseCtx, CurrentActor, CurrentReader, DbSession, ReadSessio
 from api.errors import problems
 from api.openapi import link_to
 from api.schemas.cases import (
-    CandidateContact,
     CasePage,
     CaseRead,
     CaseSearch,
@@ -27,15 +25,13 @@ from api.schemas.cases import (
     RevealedPii,
 )
 from api.schemas.times import IsoTime
-from bgcheck import audit, idempotency, policy
+from bgcheck import idempotency, policy
 from bgcheck.actors import Actor
 from bgcheck.errors import InvalidInput
-from bgcheck.models import Case, DocumentKind, utcnow
-from bgcheck.pii import Contact
-from bgcheck.queries.audit import list_case_history
-from bgcheck.queries.cases import CaseFilter, list_cases, preload
+from bgcheck.models import Case, utcnow
+from bgcheck.queries.cases import CaseFilter
+from bgcheck.services import case_views, reports
 from bgcheck.services import cases as case_service
-from bgcheck.services import dissemination, reports
 from bgcheck.services import search as search_service
 from bgcheck.services.cases import CaseContext
 from workflow import Event, State
@@ -70,52 +66,6 @@ CASE_LINKS = {
 }
 
 
-def case_read(
-    db: Session,
-    ctx: CaseContext,
-    actor: Actor,
-    case: Case,
-    now: datetime,
-    *,
-    contacts: Mapping[uuid.UUID, Contact] | None = None,
-    **extra: Any,
-) -> dict[str, Any]:
-    """The case as this actor may see it (the fields of ``CaseRead``).
-
-    ``contacts``: a page's contacts decrypted in one go (``Vault.contacts``); else one read.
-    """
-    contact = None
-    if case_service.may(db, ctx, actor, policy.Action.READ_CASE_CONTACT, case):
-        found = contacts[case.id] if contacts is not None else ctx.vault.contact(db, case.id)
-        contact = CandidateContact(
-            given_name=found.given_name,
-            family_name=found.family_name,
-            email=found.email,
-            ssn_masked=f"***-**-{found.ssn_last4}" if found.ssn_last4 else None,
-        )
-    sees_result = policy.may(actor, policy.Action.READ_REPORT)
-    return {
-        "id": case.id,
-        "department": case_service.department_code(db, case),
-        "position_title": case.position_title,
-        "package": case.package,
-        "state": case.state,
-        "version": case.version,
-        "created_at": case.created_at,
-        "updated_at": case.updated_at,
-        "assigned_to": case.assigned_to,
-        "invitation_expires_at": case.invitation_expires_at,
-        "adverse_deadline": case.adverse_deadline,
-        "ready_to_finalize": case.ready_to_finalize,
-        "open_dispute": case.open_dispute,
-        "vendor_status": case.vendor_status,
-        "vendor_result": case.vendor_result if sees_result else None,
-        "candidate": contact,
-        "allowed_events": case_service.allowed(db, ctx, actor, case, now),
-        **extra,
-    }
-
-
 def once(
     db: Session,
     ctx: CaseContext,
@@ -141,10 +91,9 @@ def once(
     if stored is not None:
         # The caller as they are now: a replay is refused ("not found") once they lost the
         # case, and shows the candidate and the result only if they may still see them.
-        case = case_service.get_visible(db, ctx, actor, stored.case_id)
-        now_seen = case_read(db, ctx, actor, case, utcnow())
-        body = idempotency.body_of(db, ctx.vault, stored) | jsonable_encoder(
-            {field: now_seen[field] for field in ("candidate", "vendor_result")}
+        _, now_seen = case_views.get(db, ctx, actor, stored.case_id, utcnow())
+        body = idempotency.body_of(db, ctx.vault, stored) | CaseRead.of(now_seen).model_dump(
+            mode="json", include={"candidate", "vendor_result"}
         )
         replayed = {**stored.headers, "Idempotent-Replayed": "true"}
         return JSONResponse(body, status_code=stored.status, headers=replayed)
@@ -222,7 +171,7 @@ def create_case(
         now = utcnow()
         case = case_service.create_case(db, ctx, actor, body=body, now=now)
         headers = {"ETag": etag(case), "Location": f"/api/v1/cases/{case.id}"}
-        return CaseRead(**case_read(db, ctx, actor, case, now)), headers
+        return CaseRead.of(case_views.seen(db, ctx, actor, case, now)), headers
 
     return once(db, ctx, actor, request, idempotency_key, body, 201, create)
 
@@ -264,8 +213,9 @@ def list_all(
         created_before=created_before,
         oldest_first=oldest_first,
     )
-    rows, next_cursor = list_cases(db, ctx.vault, actor, filters, limit=limit, cursor=cursor)
-    return read_case_page(db, ctx, actor, rows, next_cursor)
+    return CasePage.of(
+        case_views.listing(db, ctx, actor, filters, limit=limit, cursor=cursor, now=utcnow())
+    )
 
 
 @router.post("/search", responses=problems(400, 401, 403, 422, 429))
@@ -273,7 +223,7 @@ def search(body: CaseSearch, db: DbSession, actor: CurrentActor, ctx: CaseCtx) -
     """Exact match through the blind indexes: `{email}`, `{ssn}` or `{family_name,
     date_of_birth}`. hr may search by email only. Each search is recorded (the kind of key,
     never its value) and limited per user (429 with `Retry-After`)."""
-    rows, next_cursor = search_service.search_cases(
+    found = search_service.search_cases(
         db,
         ctx,
         actor,
@@ -285,37 +235,16 @@ def search(body: CaseSearch, db: DbSession, actor: CurrentActor, ctx: CaseCtx) -
         cursor=body.cursor,
         now=utcnow(),
     )
-    return read_case_page(db, ctx, actor, rows, next_cursor)
-
-
-def read_case_page(
-    db: Session, ctx: CaseContext, actor: Actor, rows: Sequence[Case], next_cursor: str | None
-) -> CasePage:
-    now = utcnow()
-    loaded = preload(db, rows)  # held until the page is written (see ``preload``)
-    contacts = None
-    if policy.granted(actor, policy.Action.READ_CASE_CONTACT):
-        contacts = ctx.vault.contacts(db, [case.id for case in rows])
-    page = CasePage(
-        items=[
-            CaseRead(**case_read(db, ctx, actor, case, now, contacts=contacts)) for case in rows
-        ],
-        next_cursor=next_cursor,
-    )
-    del loaded
-    return page
+    return CasePage.of(found)
 
 
 @router.get("/{case_id}", responses={**problems(401, 403, 404, 422), 200: {"links": CASE_LINKS}})
 def get_case(
     case_id: uuid.UUID, response: Response, db: ReadSession, actor: CurrentReader, ctx: CaseCtx
 ) -> CaseRead:
-    case = case_service.get_visible(db, ctx, actor, case_id)
-    loaded = preload(db, [case])  # held while the case is rendered (see ``preload``)
+    case, seen = case_views.get(db, ctx, actor, case_id, utcnow())
     response.headers["ETag"] = etag(case)
-    read = CaseRead(**case_read(db, ctx, actor, case, utcnow()))
-    del loaded
-    return read
+    return CaseRead.of(seen)
 
 
 @router.post(
@@ -353,7 +282,8 @@ def fire_event(
         if outcome.portal_token:
             url = f"{ctx.settings.public_url}/portal/{outcome.portal_token}"
             links["invitation_url" if event is Event.INVITE else "notice_url"] = url
-        result = EventResult(**case_read(db, ctx, actor, outcome.case, now, **links))
+        seen = case_views.page(db, ctx, actor, [outcome.case], now)[0]
+        result = EventResult.of(seen, **links)
         return result, {"ETag": etag(outcome.case)}
 
     return once(db, ctx, actor, request, idempotency_key, body or {}, 200, fire)
@@ -364,33 +294,16 @@ def history(
     case_id: uuid.UUID, db: ReadSession, actor: CurrentReader, ctx: CaseCtx
 ) -> list[HistoryEntry]:
     """Every transition: event, from, to, who and when (from the audit trail)."""
-    case_service.get_visible(db, ctx, actor, case_id)
     return [
-        HistoryEntry(
-            event=event.action.removeprefix("case."),
-            from_state=event.data.get("from"),
-            to_state=event.data.get("to"),
-            actor_kind=event.actor_kind,
-            actor_id=event.actor_id,
-            at=event.occurred_at,
-        )
-        for event in list_case_history(db, case_id)
+        HistoryEntry.model_validate(item, from_attributes=True)
+        for item in case_views.history(db, ctx, actor, case_id)
     ]
 
 
 @router.get("/{case_id}/pii", responses=problems(401, 403, 404, 422))
 def reveal_pii(case_id: uuid.UUID, db: DbSession, actor: CurrentActor, ctx: CaseCtx) -> RevealedPii:
     """The candidate's full PII, unmasked. Every call is recorded with the fields shown."""
-    case = case_service.get_visible(db, ctx, actor, case_id, action=policy.Action.REVEAL_PII)
-    fields = ctx.vault.details(db, case.id)
-    audit.record(
-        db,
-        actor.audit_actor,
-        action="pii.revealed",
-        target=audit.Target.of("case", case.id),
-        data={"fields": sorted(name for name, value in fields.items() if value is not None)},
-    )
-    return RevealedPii(fields=fields)
+    return RevealedPii(fields=case_views.reveal_pii(db, ctx, actor, case_id))
 
 
 @router.get("/{case_id}/report", responses=problems(401, 403, 404, 422))
@@ -406,14 +319,4 @@ def read_notices(
 ) -> list[dict[str, Any]]:
     """The adverse-action notices sent to the candidate. Reading them is a CORI release,
     recorded in the dissemination log."""
-    case = case_service.get_visible(db, ctx, actor, case_id, action=policy.Action.READ_REPORT)
-    found = [
-        notice
-        for kind in (DocumentKind.PRE_ADVERSE_NOTICE, DocumentKind.FINAL_NOTICE)
-        for notice in ctx.vault.documents(db, case.id, kind)
-    ]
-    if found:
-        dissemination.record_staff_read(
-            db, actor.audit_actor, case_id=case.id, what="notices", now=utcnow()
-        )
-    return found
+    return case_views.notices(db, ctx, actor, case_id, utcnow())

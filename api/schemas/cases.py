@@ -1,18 +1,19 @@
 """Case bodies and answers. ``CaseRead`` lists its fields and never holds sealed PII.
 
-What a caller sees of the candidate depends on their role (``CaseRead.for_actor``):
-hr, reviewers and managers see the name and email; auditors and administrators none.
-The full PII is its own audited endpoint (``GET /cases/{id}/pii``).
+What a caller sees of a case is decided in ``bgcheck.services.case_views`` (``CaseSeen``):
+hr, reviewers and managers see the candidate's name and email; auditors and
+administrators none. The full PII is its own audited endpoint (``GET /cases/{id}/pii``).
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bgcheck.services.case_views import CaseSeen, SeenPage
 from bgcheck.vendors.report import Report
 from workflow import Event, State
 
@@ -47,6 +48,10 @@ class CaseRead(BaseModel):
     candidate: CandidateContact | None = Field(description="None for auditors and admins.")
     allowed_events: list[Event] = Field(description="What you may fire on this case now.")
 
+    @classmethod
+    def of(cls, seen: CaseSeen) -> Self:
+        return cls.model_validate(seen, from_attributes=True)
+
 
 class CaseCreated(CaseRead):
     pass
@@ -62,10 +67,18 @@ class EventResult(CaseRead):
         "the notice (and, before the deadline, the dispute form), to send to them.",
     )
 
+    @classmethod
+    def of(cls, seen: CaseSeen, **links: str) -> Self:
+        return cls.model_validate(seen, from_attributes=True).model_copy(update=links)
+
 
 class CasePage(BaseModel):
     items: list[CaseRead]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
+
+    @classmethod
+    def of(cls, seen: SeenPage) -> CasePage:
+        return cls(items=[CaseRead.of(case) for case in seen.items], next_cursor=seen.next_cursor)
 
 
 class CaseSearch(BaseModel):

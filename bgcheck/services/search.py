@@ -9,7 +9,6 @@ user. The key travels in a request body, never in a URL (access logs, browser hi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Final
 
@@ -18,8 +17,8 @@ from sqlmodel import Session
 from bgcheck import audit, policy, ratelimit
 from bgcheck.actors import Actor
 from bgcheck.errors import Forbidden, InvalidInput, TooManyAttempts
-from bgcheck.models import Case
-from bgcheck.queries.cases import CaseFilter, SearchBy, SearchKey, list_cases
+from bgcheck.queries.cases import CaseFilter, SearchBy, SearchKey
+from bgcheck.services import case_views
 from bgcheck.services.cases import CaseContext
 from bgcheck.vault import NormalizationError
 
@@ -50,8 +49,8 @@ def search_cases(
     limit: int = 50,
     cursor: str | None = None,
     now: datetime,
-) -> tuple[Sequence[Case], str | None]:
-    """The visible cases whose candidate matches one exact key, and the next page's cursor."""
+) -> case_views.SeenPage:
+    """The visible cases whose candidate matches one exact key, as the actor sees them."""
     policy.require(actor, policy.Action.SEARCH_CASES)
     by = _kind(email, ssn, family_name, date_of_birth)
     if by not in allowed_keys(actor):
@@ -68,22 +67,23 @@ def search_cases(
             raise AssertionError(by)
     except NormalizationError:
         raise InvalidInput(_INVALID[by]) from None
-    found, next_cursor = list_cases(
+    found = case_views.listing(
         session,
-        ctx.vault,
+        ctx,
         actor,
         CaseFilter(key=SearchKey(by, index)),
         limit=limit,
         cursor=cursor,
+        now=now,
     )
     audit.record(
         session,
         actor.audit_actor,
         action="search.performed",
-        data={"by": by.value, "matches": len(found), "page": cursor is not None},
+        data={"by": by.value, "matches": len(found.items), "page": cursor is not None},
         now=now,
     )
-    return found, next_cursor
+    return found
 
 
 _INVALID: Final = {
