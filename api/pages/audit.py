@@ -1,6 +1,6 @@
 """The auditor's page: filtered downloads of the audit trail and the CORI dissemination
 log, and the chain's verification. The downloads are the API's own streamed exports
-(``api.routes.audit``), so a page export is exactly an API export, audited the same way.
+(``api.downloads``), so a page export is exactly an API export, audited the same way.
 """
 
 from __future__ import annotations
@@ -12,12 +12,16 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from starlette.datastructures import FormData
 
+from api import downloads
 from api.deps import AppEngine, CaseCtx, ReadSession
+from api.downloads import STREAMED
 from api.pages.forms import FormErrors, text
 from api.pages.web import PageActor, PageReader, PageRoute, SignedForm, render
-from api.routes.audit import STREAMED, export_dissemination, export_events, verify
-from bgcheck import policy
+from api.schemas.audit import AuditVerification
+from bgcheck import audit, policy
 from bgcheck.actors import Actor
+from bgcheck.audit import export as exports
+from bgcheck.queries.dissemination import DisseminationFilter
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
@@ -35,7 +39,7 @@ def audit_page(
     verification = None
     if check == "1":
         policy.require(actor, policy.Action.VERIFY_AUDIT)
-        verification = verify(db, ctx)
+        verification = AuditVerification.of(audit.verify_signed(db, ctx.vault.keyring))
     return _page(request, actor, verification=verification)
 
 
@@ -104,8 +108,8 @@ def _refilled(request: Request, actor: Actor, form: FormData, filters: _Filters)
     return _page(request, actor, errors=filters.errors, values=dict(form.items()), status=422)
 
 
-# What the downloads serve (the API's streamed exports), declared as the API's routes
-# declare it: tests/api/test_csv_exports.py finds every route that serves CSV this way.
+# What the downloads serve, declared as the API's routes declare it:
+# tests/api/test_csv_exports.py finds every route that serves CSV this way.
 DOWNLOAD = {200: STREAMED[200]}
 
 
@@ -117,16 +121,18 @@ def download_events(
     filters = _Filters(form)
     if filters.errors:
         return _refilled(request, actor, form, filters)
-    return export_events(
-        request,
+    return downloads.audit_events(
         engine,
-        actor,
-        format=filters.format,  # type: ignore[arg-type]
-        since=filters.since,
-        until=filters.until,
-        case_id=filters.case_id,
-        actor_id=filters.actor,
-        type=filters.type,
+        actor.audit_actor,
+        fmt=filters.format,  # type: ignore[arg-type]
+        filters=exports.ExportFilters(
+            since=downloads.utc(filters.since),
+            until=downloads.utc(filters.until),
+            case_id=str(filters.case_id) if filters.case_id else None,
+            actor=filters.actor,
+            type=filters.type,
+        ),
+        request_id=getattr(request.state, "request_id", None),
     )
 
 
@@ -138,12 +144,14 @@ def download_dissemination(
     filters = _Filters(form)
     if filters.errors:
         return _refilled(request, actor, form, filters)
-    return export_dissemination(
-        request,
+    return downloads.dissemination_log(
         engine,
-        actor,
-        format=filters.format,  # type: ignore[arg-type]
-        since=filters.since,
-        until=filters.until,
-        case_id=filters.case_id,
+        actor.audit_actor,
+        fmt=filters.format,  # type: ignore[arg-type]
+        filters=DisseminationFilter(
+            since=downloads.utc(filters.since),
+            until=downloads.utc(filters.until),
+            case_id=filters.case_id,
+        ),
+        request_id=getattr(request.state, "request_id", None),
     )

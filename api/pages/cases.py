@@ -28,7 +28,7 @@ from api.pages.web import (
     status_of,
     templates,
 )
-from api.routes.cases import parse_version
+from api.versions import parse_version
 from bgcheck import policy
 from bgcheck.actors import Actor
 from bgcheck.errors import BgcheckError, InvalidInput, NotFound

@@ -1,50 +1,27 @@
-"""The audit trail for auditors and managers: streamed exports, verification, and the
-CORI dissemination log (docs/audit.md).
-
-The exports are streamed. The request's own session commits before the body is sent, so
-each export opens its own unit of work inside the body's generator: it reads, writes the
-rows, records the export's audit event after the last one and commits. Everything that
-can be refused (roles, filters) is checked before the first byte, so a refusal is still
-an ordinary problem+json answer; only a failure mid-stream can cut the body short (the
-JSONL header's ``seq_through`` shows it).
-"""
+"""The audit trail for auditors and managers: streamed exports (``api.downloads``),
+verification, and the CORI dissemination log (docs/audit.md)."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Generator, Iterator
-from datetime import UTC, datetime
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated
 
-import anyio
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
-from sqlalchemy import Engine
-from sqlmodel import Session
-from starlette.concurrency import iterate_in_threadpool
 
+from api import downloads
 from api.deps import AppEngine, CaseCtx, CurrentReader, ReadSession, permit
+from api.downloads import STREAMED, Format, utc
 from api.errors import problems
 from api.schemas.audit import AuditVerification
 from api.schemas.times import IsoTime
 from bgcheck import audit
 from bgcheck.audit import export as exports
-from bgcheck.db import session_scope
-from bgcheck.models import utcnow
 from bgcheck.policy import Action
 from bgcheck.queries.dissemination import DisseminationFilter
-from bgcheck.services import dissemination
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
-Format = Literal["csv", "jsonl"]
-STREAMED: Final[dict[int | str, dict[str, Any]]] = {
-    200: {
-        "description": "The export, streamed (`Content-Disposition: attachment`).",
-        "content": {media_type.split(";")[0]: {} for media_type in exports.MEDIA_TYPES.values()},
-    },
-    **problems(401, 403, 422),
-}
 FormatQuery = Annotated[
     Format, Query(description="`csv` for spreadsheets, `jsonl` for a SIEM and offline checks.")
 ]
@@ -86,20 +63,18 @@ def export_events(
     (`bgcheck audit verify --file … --public-key …`).
     """
     filters = exports.ExportFilters(
-        since=_utc(since),
-        until=_utc(until),
+        since=utc(since),
+        until=utc(until),
         case_id=str(case_id) if case_id else None,
         actor=actor_id,
         type=type,
     )
-    who, request_id = actor.audit_actor, _request_id(request)
-    return _streamed(
+    return downloads.audit_events(
         engine,
-        lambda session: exports.export(
-            session, who, fmt=format, filters=filters, request_id=request_id
-        ),
+        actor.audit_actor,
         fmt=format,
-        name="audit",
+        filters=filters,
+        request_id=getattr(request.state, "request_id", None),
     )
 
 
@@ -114,8 +89,7 @@ def verify(db: ReadSession, ctx: CaseCtx) -> AuditVerification:
     A broken chain is still a `200`: the answer is the finding (`ok: false`, the first
     bad sequence number and why).
     """
-    public_key = ctx.vault.keyring.audit_signing_key().public_key()
-    return AuditVerification.of(audit.verify(db, public_keys=[public_key]))
+    return AuditVerification.of(audit.verify_signed(db, ctx.vault.keyring))
 
 
 @router.get(
@@ -138,53 +112,11 @@ def export_dissemination(
     """The CORI secondary dissemination log (803 CMR 2.00): when, whose record (case id),
     what, to whom, their relationship, why, and who released it. No PII. The export is
     itself an audit event."""
-    filters = DisseminationFilter(since=_utc(since), until=_utc(until), case_id=case_id)
-    who, request_id = actor.audit_actor, _request_id(request)
-    return _streamed(
+    filters = DisseminationFilter(since=utc(since), until=utc(until), case_id=case_id)
+    return downloads.dissemination_log(
         engine,
-        lambda session: dissemination.export(
-            session, who, fmt=format, filters=filters, request_id=request_id
-        ),
+        actor.audit_actor,
         fmt=format,
-        name="cori-dissemination",
+        filters=filters,
+        request_id=getattr(request.state, "request_id", None),
     )
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    """A time without a zone is UTC, as on the command line."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
-
-
-def _request_id(request: Request) -> str | None:
-    return getattr(request.state, "request_id", None)
-
-
-def _streamed(
-    engine: Engine, produce: Callable[[Session], Iterator[str]], *, fmt: Format, name: str
-) -> StreamingResponse:
-    """``produce``'s text in ~64 KiB pieces, inside a unit of work of its own."""
-
-    def body() -> Generator[str, None, None]:
-        with session_scope(engine) as session:
-            yield from exports.coalesced(produce(session))
-
-    stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
-    return StreamingResponse(
-        _in_threads(body()),
-        media_type=exports.MEDIA_TYPES[fmt],
-        headers={"Content-Disposition": f'attachment; filename="bgcheck-{name}-{stamp}.{fmt}"'},
-    )
-
-
-async def _in_threads(chunks: Generator[str, None, None]) -> AsyncIterator[str]:
-    """Each piece is produced in a worker thread (database reads block). When the client
-    goes away the generator is closed there too, at once: its transaction rolls back, no
-    audit event is recorded, and the server-side cursor is freed."""
-    try:
-        async for chunk in iterate_in_threadpool(chunks):
-            yield chunk
-    finally:
-        with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(chunks.close)

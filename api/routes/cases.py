@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable
-from typing import Annotated, Any, Final
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
@@ -25,10 +24,11 @@ from api.schemas.cases import (
     RevealedPii,
 )
 from api.schemas.times import IsoTime
+from api.versions import etag, parse_if_match
 from bgcheck import idempotency, policy
 from bgcheck.actors import Actor
 from bgcheck.errors import InvalidInput
-from bgcheck.models import Case, utcnow
+from bgcheck.models import utcnow
 from bgcheck.queries.cases import CaseFilter
 from bgcheck.services import case_views, reports
 from bgcheck.services import cases as case_service
@@ -110,29 +110,6 @@ def once(
         now=utcnow(),
     )
     return JSONResponse(encoded, status_code=status, headers=headers)
-
-
-def etag(case: Case) -> str:
-    return f'"{case.version}"'
-
-
-# ASCII digits only, and few: str.isdigit also takes "²" or Arabic-Indic digits, which
-# int() then refuses (a 500), and int() of thousands of digits is refused or slow.
-_VERSION: Final = re.compile(r"[0-9]{1,9}")
-
-
-def parse_version(text: str) -> int | None:
-    """A case version as a client sent it back (1 to 9 ASCII digits), else None."""
-    return int(text) if _VERSION.fullmatch(text) else None
-
-
-def parse_if_match(value: str | None) -> int | None:
-    if value is None or value.strip() == "*":
-        return None
-    version = parse_version(value.strip().removeprefix("W/").strip('"'))
-    if version is None:
-        raise InvalidInput('If-Match: send the ETag you read, e.g. "3"')
-    return version
 
 
 @router.post(

@@ -12,6 +12,7 @@ from bgcheck.audit.trail import (
     iter_events,
     record,
     verify,
+    verify_signed,
 )
 
 __all__ = [
@@ -25,4 +26,5 @@ __all__ = [
     "iter_events",
     "record",
     "verify",
+    "verify_signed",
 ]

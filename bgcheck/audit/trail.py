@@ -26,6 +26,7 @@ from sqlmodel import Session, col, select
 from bgcheck.audit.chain import GENESIS_HASH, ChainReport, canonical_json, event_hash
 from bgcheck.audit.verification import merge, verify_items
 from bgcheck.models import AuditChainHead, AuditCheckpoint, AuditEvent, table_of, utcnow
+from bgcheck.vault.keyring import Keyring
 
 ActorKind = Literal["user", "candidate", "vendor", "system"]
 
@@ -187,6 +188,11 @@ def _keyset(
         # mypy will not take it as Mapping[str, Any], though every lookup here is by name.
         yield from cast(Sequence[Mapping[str, Any]], rows)
         last = rows[-1]["seq"]
+
+
+def verify_signed(session: Session, keyring: Keyring) -> ChainReport:
+    """``verify`` with the keyring's audit key: every checkpoint signature checked too."""
+    return verify(session, public_keys=[keyring.audit_signing_key().public_key()])
 
 
 def verify(session: Session, *, public_keys: Iterable[Ed25519PublicKey] = ()) -> ChainReport:

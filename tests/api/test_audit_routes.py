@@ -18,8 +18,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import col, select
 
+from api import downloads
 from api.app import create_app
-from api.routes import audit as audit_routes
 from bgcheck import audit
 from bgcheck.audit import checkpoints
 from bgcheck.audit import export as exports
@@ -286,7 +286,7 @@ def test_a_download_the_client_abandons_records_nothing_and_frees_the_database(
         return exports.export(session, actor, fmt="csv", filters=exports.ExportFilters())
 
     async def take_one_piece() -> str:
-        response = audit_routes._streamed(office.engine, produce, fmt="csv", name="audit")
+        response = downloads._streamed(office.engine, produce, fmt="csv", name="audit")
         body = response.body_iterator
         first = await body.__anext__()  # type: ignore[union-attr]
         await body.__anext__()  # type: ignore[union-attr]
