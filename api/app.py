@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from api import errors, pages
+from api import errors, openapi, pages
 from api.middleware import BodySizeLimit, NoStore, RequestContext
 from api.routes import audit, auth, cases, health, portal, users, vendors
 from bgcheck import worker
@@ -109,4 +109,5 @@ def create_app(
     app.include_router(audit.router)
     app.include_router(vendors.router)
     app.include_router(pages.router)
+    openapi.install(app)
     return app

@@ -7,10 +7,12 @@ uses one connection: ``CurrentActor`` goes with ``DbSession``, ``CurrentReader``
 ``ReadSession``.
 """
 
+import json
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -18,7 +20,7 @@ from sqlmodel import Session
 from bgcheck import policy
 from bgcheck.actors import Actor
 from bgcheck.db import session_scope
-from bgcheck.errors import Unauthenticated
+from bgcheck.errors import InvalidInput, Unauthenticated
 from bgcheck.models import utcnow
 from bgcheck.services import auth
 from bgcheck.services.cases import CaseContext
@@ -68,6 +70,26 @@ CaseCtx = Annotated[CaseContext, Depends(get_case_context)]
 DbSession = Annotated[Session, Depends(get_session, scope="function")]
 ReadSession = Annotated[Session, Depends(get_read_session, scope="function")]
 BearerToken = Annotated[str | None, Depends(oauth2)]
+
+
+async def json_object(request: Request) -> dict[str, Any]:
+    """The JSON body as a plain object, for the workflow to validate (``openapi.json_body``
+    documents it). No body is ``{}``; malformed JSON is the usual 400."""
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        raise RequestValidationError(
+            [{"type": "json_invalid", "loc": ("body",), "msg": "JSON decode error"}]
+        ) from None
+    if not isinstance(parsed, dict):
+        raise InvalidInput('body: send a JSON object, like {"note": "…"}')
+    return parsed
+
+
+JsonObject = Annotated[dict[str, Any], Depends(json_object)]
 
 
 def _actor(session: Session, config: auth.AuthConfig, token: str | None) -> Actor:

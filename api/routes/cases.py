@@ -6,14 +6,22 @@ import uuid
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from sqlmodel import Session
 
-from api.deps import CaseCtx, CurrentActor, CurrentReader, DbSession, ReadSession, permit
+from api.deps import (
+    CaseCtx,
+    CurrentActor,
+    CurrentReader,
+    DbSession,
+    JsonObject,
+    ReadSession,
+    permit,
+)
 from api.errors import problems
-from api.openapi import link_to
+from api.openapi import json_body, link_to
 from api.schemas.cases import (
     CasePage,
     CaseRead,
@@ -34,7 +42,15 @@ from bgcheck.services import case_views, reports
 from bgcheck.services import cases as case_service
 from bgcheck.services import search as search_service
 from bgcheck.services.cases import CaseContext
-from workflow import Event, State
+from workflow import PAYLOADS, CreateBody, Event, State
+from workflow.states import STAFF_ROLES
+from workflow.table import rows_of
+
+# The events staff fire on a case through this route (`create` is POST /cases; the
+# candidate and the vendor fire theirs elsewhere).
+STAFF_EVENTS = [
+    e for e in Event if e is not Event.CREATE and any(row.by & STAFF_ROLES for row in rows_of(e))
+]
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 
@@ -116,26 +132,11 @@ def once(
     "",
     status_code=201,
     response_model=CaseRead,
-    responses={**problems(400, 401, 403, 409, 422), 201: {"links": CASE_LINKS}},
+    responses={**problems(400, 401, 403, 404, 409, 422), 201: {"links": CASE_LINKS}},
+    openapi_extra=json_body(CreateBody, description="HR's request (validated by the workflow)."),
 )
 def create_case(
-    body: Annotated[
-        dict[str, Any],
-        Body(
-            examples=[
-                {
-                    "department": "FAC",
-                    "position_title": "Groundskeeper",
-                    "package": "standard",
-                    "candidate": {
-                        "given_name": "Pat",
-                        "family_name": "Candidate",
-                        "email": "pat@example.org",
-                    },
-                }
-            ]
-        ),
-    ],
+    body: JsonObject,
     request: Request,
     db: DbSession,
     actor: CurrentActor,
@@ -228,6 +229,13 @@ def get_case(
     "/{case_id}/events/{event}",
     response_model=EventResult,
     responses={**problems(400, 401, 403, 404, 409, 412, 422), 200: {"links": CASE_LINKS}},
+    openapi_extra=json_body(
+        *dict.fromkeys(PAYLOADS[event] for event in STAFF_EVENTS),
+        description="Depends on the event: "
+        + "; ".join(f"`{event}`: {PAYLOADS[event].__name__}" for event in STAFF_EVENTS)
+        + ". Checked after your role and the case's state (403, 409 before 422).",
+        required=False,
+    ),
 )
 def fire_event(
     case_id: uuid.UUID,
@@ -236,9 +244,9 @@ def fire_event(
     db: DbSession,
     actor: CurrentActor,
     ctx: CaseCtx,
+    body: JsonObject,
     if_match: IfMatch = None,
     idempotency_key: IdempotencyKey = None,
-    body: Annotated[dict[str, Any] | None, Body()] = None,
 ) -> Response:
     """Fire a workflow event; the body depends on the event (see docs/workflow.md)."""
     expected_version = parse_if_match(if_match)
@@ -251,7 +259,7 @@ def fire_event(
             actor,
             case_id=case_id,
             event=event,
-            body=body or {},
+            body=body,
             expected_version=expected_version,
             now=now,
         )
@@ -263,7 +271,7 @@ def fire_event(
         result = EventResult.of(seen, **links)
         return result, {"ETag": etag(outcome.case)}
 
-    return once(db, ctx, actor, request, idempotency_key, body or {}, 200, fire)
+    return once(db, ctx, actor, request, idempotency_key, body, 200, fire)
 
 
 @router.get("/{case_id}/history", responses=problems(401, 403, 404, 422))

@@ -72,3 +72,22 @@ def test_a_case_links_to_reading_it_and_to_its_next_event(spec: Spec) -> None:
 def test_link_to_escapes_the_pointer() -> None:
     link = link_to("GET", "/a~b/{id}", "Read it.", id="$response.body#/id")
     assert link["operationRef"] == "#/paths/~1a~0b~1%7Bid%7D/get"
+
+
+def test_the_main_writes_document_their_bodies(spec: Spec) -> None:
+    # They were bare objects: the workflow validates them (after the role and state checks,
+    # so 403 and 409 come before 422), and the document now shows what it expects.
+    schemas = spec["components"]["schemas"]
+    create = spec["paths"]["/api/v1/cases"]["post"]["requestBody"]
+    assert create["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/CreateBody"
+    }
+    assert {"department", "position_title", "candidate"} <= set(schemas["CreateBody"]["required"])
+    event = spec["paths"]["/api/v1/cases/{case_id}/events/{event}"]["post"]["requestBody"]
+    bodies = {
+        ref["$ref"].rsplit("/", 1)[1]
+        for ref in event["content"]["application/json"]["schema"]["anyOf"]
+    }
+    assert {"NoteBody", "AssignBody", "ProposeAdverseBody", "ReasonBody"} <= bodies
+    assert bodies <= schemas.keys()
+    assert "`propose_adverse`: ProposeAdverseBody" in event["description"]
