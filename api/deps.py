@@ -34,19 +34,23 @@ oauth2 = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
 # Attribute reads are ``async``: FastAPI runs each sync dependency in its thread pool, and
 # a hop there costs more than the read. Anything that touches the database stays sync.
 async def get_settings(request: Request) -> Settings:
-    return request.app.state.settings
+    found: Settings = request.app.state.settings
+    return found
 
 
 async def get_engine(request: Request) -> Engine:
-    return request.app.state.engine
+    found: Engine = request.app.state.engine
+    return found
 
 
 async def get_auth_config(request: Request) -> auth.AuthConfig:
-    return request.app.state.auth
+    found: auth.AuthConfig = request.app.state.auth
+    return found
 
 
 async def get_case_context(request: Request) -> CaseContext:
-    return request.app.state.cases
+    found: CaseContext = request.app.state.cases
+    return found
 
 
 def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:

@@ -140,7 +140,7 @@ async def _bgcheck_error(request: Request, exc: Exception) -> JSONResponse:
     status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
     if isinstance(exc, Refused):
         status = REFUSAL_STATUS.get(exc.code, 409)
-        extra = {"code": exc.code.value}
+        extra: dict[str, Any] = {"code": exc.code.value}
         if exc.errors:
             extra["errors"] = [
                 {"field": str(error.get("loc", "")), "message": str(error.get("msg", ""))}

@@ -110,7 +110,7 @@ def _refilled(request: Request, actor: Actor, form: FormData, filters: _Filters)
 
 # What the downloads serve, declared as the API's routes declare it:
 # tests/api/test_csv_exports.py finds every route that serves CSV this way.
-DOWNLOAD = {200: STREAMED[200]}
+DOWNLOAD: dict[int | str, dict[str, Any]] = {200: STREAMED[200]}
 
 
 @router.post("/audit/events", responses=DOWNLOAD)

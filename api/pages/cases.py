@@ -113,7 +113,7 @@ def case_list(
 ) -> Response:
     """HR: my departments' cases. Auditors: every case's metadata. EM: every case."""
     policy.require(actor, policy.Action.READ_CASE)
-    chosen = State(state) if state in State.__members__.values() else None
+    chosen = State(state) if state is not None and state in State.__members__.values() else None
     department = (department or "").strip()[:32] or None
     try:
         page = _list(db, actor, ctx, state=chosen, department=department, cursor=cursor)
@@ -278,7 +278,8 @@ def case_page(
     ctx: CaseCtx,
     done: str | None = None,
 ) -> Response:
-    notice = DONE.get(Event(done)) if done in Event.__members__.values() else DONE.get(done or "")
+    known = done is not None and done in Event.__members__.values()
+    notice = DONE.get(Event(done)) if known and done is not None else DONE.get(done or "")
     return _case_page(request, db, ctx, actor, case_id, notice=notice)
 
 

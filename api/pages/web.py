@@ -111,7 +111,7 @@ def _when(moment: datetime | str | None) -> str:
         try:
             moment = datetime.fromisoformat(moment)
         except ValueError:
-            return moment
+            return str(moment)
     if moment is None:
         return "—"
     if moment.tzinfo is None:
@@ -412,11 +412,11 @@ def _signed_in(request: Request, session: Session) -> SignedIn:
     if claims.expires_at - now < sessions.idle / 2 and ends - now > timedelta(minutes=1):
         # Sliding renewal; the PageRoute puts it in the answer's cookie.
         request.state.renewed_session = sessions.issue(
-            actor.user_id, sid=sid, auth_time=auth_time, now=now
+            actor.user_id, sid=sid, auth_time=int(signed_in_at.timestamp()), now=now
         )
     request.state.csrf = sessions.csrf("session", sid)
     request.state.page_actor = actor
-    return SignedIn(actor, sid, auth_time, claims.expires_at)
+    return SignedIn(actor, sid, int(signed_in_at.timestamp()), claims.expires_at)
 
 
 def get_page_reader(request: Request, db: ReadSession) -> SignedIn:

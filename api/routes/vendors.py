@@ -22,7 +22,8 @@ router = APIRouter(prefix="/api/v1", tags=["vendors"])
 
 
 async def get_desk(request: Request) -> Desk:
-    return request.app.state.vendors
+    desk: Desk = request.app.state.vendors
+    return desk
 
 
 async def raw_body(request: Request) -> bytes:
