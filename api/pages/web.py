@@ -47,7 +47,7 @@ from starlette.exceptions import HTTPException
 
 from api.deps import DbSession, ReadSession
 from api.errors import REFUSAL_STATUS
-from bgcheck import policy, tokens
+from bgcheck import policy, revocations, tokens
 from bgcheck.actors import Actor
 from bgcheck.errors import (
     BgcheckError,
@@ -60,7 +60,7 @@ from bgcheck.errors import (
     Unauthenticated,
 )
 from bgcheck.logs import get_logger
-from bgcheck.models import RevokedToken, utcnow
+from bgcheck.models import utcnow
 from bgcheck.services import auth
 from bgcheck.services.cases import Refused
 from bgcheck.settings import Settings
@@ -246,7 +246,7 @@ class WebSessions:
 
 
 def sid_revocation_key(sid: str) -> str:
-    return hashlib.sha256(f"web-session\n{sid}".encode()).hexdigest()
+    return revocations.key("web-session", sid)
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,7 +322,7 @@ class SecondStep:
 
     @property
     def revocation_key(self) -> str:
-        return hashlib.sha256(f"web-mfa\n{self.token_id}".encode()).hexdigest()
+        return revocations.key("web-mfa", str(self.token_id))
 
 
 def issue_second_step(
@@ -384,10 +384,8 @@ def end_second_step(request: Request, response: Response) -> None:
 def end_session(session: Session, signed_in: SignedIn, now: datetime) -> None:
     """Sign-out: this token and every renewal of the same sign-in stop working now."""
     auth.logout(session, signed_in.actor, now=now)
-    key = sid_revocation_key(signed_in.sid)
-    if session.get(RevokedToken, key) is None:
-        ends = datetime.fromtimestamp(signed_in.auth_time, UTC) + MAX_SESSION
-        session.add(RevokedToken(token_key=key, expires_at=ends, revoked_at=now))
+    ends = datetime.fromtimestamp(signed_in.auth_time, UTC) + MAX_SESSION
+    revocations.revoke(session, sid_revocation_key(signed_in.sid), until=ends, now=now)
 
 
 def _signed_in(request: Request, session: Session) -> SignedIn:
@@ -406,7 +404,7 @@ def _signed_in(request: Request, session: Session) -> SignedIn:
     if not isinstance(sid, str) or signed_in_at is None or signed_in_at > claims.issued_at:
         raise Unauthenticated("your session has ended; sign in again")
     ends = signed_in_at + MAX_SESSION
-    if now >= ends or session.get(RevokedToken, sid_revocation_key(sid)) is not None:
+    if now >= ends or revocations.is_revoked(session, sid_revocation_key(sid)):
         raise Unauthenticated("your session has ended; sign in again")
     actor = auth.authenticate(session, sessions.config, token, now=now)
     if claims.expires_at - now < sessions.idle / 2 and ends - now > timedelta(minutes=1):

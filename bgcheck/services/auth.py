@@ -13,18 +13,17 @@ token must show that the person used a second factor there (``shows_mfa``).
 
 from __future__ import annotations
 
-import hashlib
 import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final, NoReturn
 
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
-from bgcheck import audit, mfa, ratelimit, throttle, tokens, worker
+from bgcheck import audit, mfa, ratelimit, revocations, throttle, tokens, worker
 from bgcheck.actors import Actor, load_actor
 from bgcheck.db import session_scope
 from bgcheck.errors import (
@@ -39,7 +38,7 @@ from bgcheck.errors import (
     Unauthenticated,
 )
 from bgcheck.logs import get_logger
-from bgcheck.models import RevokedToken, User, utcnow
+from bgcheck.models import User, utcnow
 from bgcheck.oidc import OidcClient, OidcProvider, ProviderUnavailable
 from bgcheck.passwords import hash_password_unchecked, needs_update, verify_password
 from bgcheck.settings import Settings
@@ -382,11 +381,8 @@ def finish_sign_in(
     """
     try:
         with session_scope(engine) as session:
-            if session.get(RevokedToken, step_key) is not None:
+            if not revocations.revoke(session, step_key, until=step_expires_at, now=now):
                 raise LoginFailed(FAILED)
-            session.add(
-                RevokedToken(token_key=step_key, expires_at=step_expires_at, revoked_at=now)
-            )
             user = session.get(User, user_id)
             if user is None or not mfa.is_enrolled(user):
                 raise LoginFailed(FAILED)
@@ -614,11 +610,10 @@ def authenticate(session: Session, config: AuthConfig, token: str, *, now: datet
             raise Unauthenticated("missing, invalid or expired access token") from None
         claims, user_id = _provider_user(session, config, config.provider, token)
 
-    if _is_revoked(session, claims):
+    token_key = _revocation_key(claims)
+    if token_key is not None and revocations.is_revoked(session, token_key):
         raise Unauthenticated("this access token was signed out")
-    actor = load_actor(
-        session, user_id, token_id=_revocation_key(claims), token_expires_at=claims.expires_at
-    )
+    actor = load_actor(session, user_id, token_id=token_key, token_expires_at=claims.expires_at)
     if actor is None:
         raise Unauthenticated("this account is disabled")
     return actor
@@ -628,25 +623,15 @@ def logout(session: Session, actor: Actor, *, now: datetime) -> None:
     """Revoke the token the actor came with until it would have expired anyway."""
     if actor.token_id is None or actor.token_expires_at is None:
         return
-    if session.get(RevokedToken, actor.token_id) is None:
-        session.add(
-            RevokedToken(
-                token_key=actor.token_id, expires_at=actor.token_expires_at, revoked_at=now
-            )
-        )
+    revocations.revoke(session, actor.token_id, until=actor.token_expires_at, now=now)
     audit.record(session, actor.audit_actor, action="logout")
-
-
-def purge_revocations(session: Session, now: datetime) -> None:
-    """Revocations of tokens that have expired anyway are no longer needed."""
-    session.execute(delete(RevokedToken).where(col(RevokedToken.expires_at) < now))
 
 
 @worker.register("purge-sign-in-state", every_seconds=3600)
 def purge_sign_in_state(session: Session) -> None:
     """Hourly: forget revocations of expired tokens and counts of ended windows."""
     now = utcnow()
-    purge_revocations(session, now)
+    revocations.purge(session, now)
     throttle.purge(session, now, older_than=timedelta(days=1))
     ratelimit.purge(session, now, older_than=timedelta(days=1))
 
@@ -714,9 +699,4 @@ def _user_id(subject: str) -> uuid.UUID:
 def _revocation_key(claims: tokens.Claims) -> str | None:
     if claims.token_id is None:
         return None
-    return hashlib.sha256(f"{claims.issuer}\n{claims.token_id}".encode()).hexdigest()
-
-
-def _is_revoked(session: Session, claims: tokens.Claims) -> bool:
-    key = _revocation_key(claims)
-    return key is not None and session.get(RevokedToken, key) is not None
+    return revocations.key(claims.issuer, claims.token_id)

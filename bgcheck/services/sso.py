@@ -40,11 +40,11 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from bgcheck import audit, tokens
+from bgcheck import audit, revocations, tokens
 from bgcheck.db import session_scope
 from bgcheck.errors import SingleSignOnFailed
 from bgcheck.logs import get_logger
-from bgcheck.models import RevokedToken, User
+from bgcheck.models import User
 from bgcheck.oidc import CodeRefused, OidcClient, OidcProvider, ProviderUnavailable
 from bgcheck.services import auth
 
@@ -312,12 +312,11 @@ def _verified_answer(
 def _use_up(engine: Engine, flow: tokens.Claims, now: datetime) -> None:
     """A flow answers once: a replayed callback with a copied cookie is refused here,
     before the provider is asked (which must refuse a used code too)."""
-    key = hashlib.sha256(f"sso-flow\n{flow.token_id}".encode()).hexdigest()
+    key = revocations.key("sso-flow", str(flow.token_id))
     try:
         with session_scope(engine) as session:
-            if session.get(RevokedToken, key) is not None:
+            if not revocations.revoke(session, key, until=flow.expires_at, now=now):
                 raise _Refused(Failure.FLOW_REUSED)
-            session.add(RevokedToken(token_key=key, expires_at=flow.expires_at, revoked_at=now))
     except IntegrityError:  # the same flow, answered twice at once
         raise _Refused(Failure.FLOW_REUSED) from None
 
