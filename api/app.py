@@ -19,15 +19,15 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from api import errors, openapi, pages
 from api.middleware import BodySizeLimit, NoStore, RequestContext
 from api.routes import audit, auth, cases, health, portal, users, vendors
-from bgcheck import worker
-from bgcheck.db import make_engine
-from bgcheck.keys import load_jwt_secret
-from bgcheck.logs import configure_logging
-from bgcheck.pii import Vault
-from bgcheck.services.auth import AuthConfig
-from bgcheck.services.cases import CaseContext
-from bgcheck.services.vendor_orders import Desk
-from bgcheck.settings import Settings, get_settings
+from bgcheck.cases.service import CaseContext
+from bgcheck.identity.auth import AuthConfig
+from bgcheck.platform import worker
+from bgcheck.platform.db import make_engine
+from bgcheck.platform.logs import configure_logging
+from bgcheck.platform.settings import Settings, get_settings
+from bgcheck.vault.loading import load_jwt_secret
+from bgcheck.vault.store import Vault
+from bgcheck.vendors.orders import Desk
 
 API_PREFIX = "/api/v1"
 
@@ -85,7 +85,7 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine
     vault = Vault.from_settings(settings)
-    # TOTP secrets are sealed under a key derived from the keyring (bgcheck.mfa): the
+    # TOTP secrets are sealed under a key derived from the keyring (bgcheck.identity.mfa): the
     # rotation of KEKs leaves the root key it comes from, and so the secrets, unchanged.
     app.state.auth = AuthConfig.from_settings(settings, load_jwt_secret(settings), vault.keyring)
     app.state.cases = CaseContext.from_settings(settings, vault)

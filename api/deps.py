@@ -1,7 +1,7 @@
 """FastAPI dependencies shared by the routes, as ``Annotated`` aliases.
 
 Two kinds of request session: ``DbSession`` for routes that change something (on SQLite
-it takes the write lock up front, see bgcheck.db) and ``ReadSession`` for routes that only
+it takes the write lock up front, see bgcheck.platform.db) and ``ReadSession`` for routes that only
 read. The current actor is loaded through the same session as the route's, so one request
 uses one connection: ``CurrentActor`` goes with ``DbSession``, ``CurrentReader`` with
 ``ReadSession``.
@@ -18,13 +18,13 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from bgcheck import policy
-from bgcheck.actors import Actor
-from bgcheck.db import session_scope
-from bgcheck.errors import InvalidInput, Unauthenticated
+from bgcheck.cases.service import CaseContext
+from bgcheck.identity import auth
+from bgcheck.identity.actors import Actor
 from bgcheck.models import utcnow
-from bgcheck.services import auth
-from bgcheck.services.cases import CaseContext
-from bgcheck.settings import Settings
+from bgcheck.platform.db import session_scope
+from bgcheck.platform.errors import InvalidInput, Unauthenticated
+from bgcheck.platform.settings import Settings
 
 TOKEN_URL = "/api/v1/auth/token"  # noqa: S105  (a path)
 

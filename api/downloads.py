@@ -22,11 +22,11 @@ from starlette.concurrency import iterate_in_threadpool
 
 from api.errors import problems
 from bgcheck import audit
+from bgcheck.audit import dissemination
 from bgcheck.audit import export as exports
-from bgcheck.db import session_scope
+from bgcheck.audit.dissemination_queries import DisseminationFilter
 from bgcheck.models import utcnow
-from bgcheck.queries.dissemination import DisseminationFilter
-from bgcheck.services import dissemination
+from bgcheck.platform.db import session_scope
 
 Format = Literal["csv", "jsonl"]
 # The answers of a download route, as OpenAPI documents them (tests/api/test_csv_exports.py

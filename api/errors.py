@@ -22,8 +22,9 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
-from bgcheck.db import Outage, outage
-from bgcheck.errors import (
+from bgcheck.cases.service import Refused
+from bgcheck.platform.db import Outage, outage
+from bgcheck.platform.errors import (
     BgcheckError,
     Conflict,
     Forbidden,
@@ -34,8 +35,7 @@ from bgcheck.errors import (
     Unauthenticated,
     Unavailable,
 )
-from bgcheck.logs import get_logger
-from bgcheck.services.cases import Refused
+from bgcheck.platform.logs import get_logger
 
 PROBLEM_JSON: Final = "application/problem+json"
 TYPE_BASE: Final = "https://bgcheck.example/problems/"

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import metrics
 from api.errors import problem_response, unexpected_error
-from bgcheck.logs import get_logger
+from bgcheck.platform.logs import get_logger
 
 REQUEST_ID_HEADER: Final = "X-Request-ID"
 _SAFE_REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._-]{8,64}")

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from bgcheck.errors import InvalidInput
 from bgcheck.models import Case
+from bgcheck.platform.errors import InvalidInput
 
 
 def etag(case: Case) -> str:

@@ -22,14 +22,14 @@ from typing import Any
 import psycopg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from bgcheck import migrate
 from bgcheck.audit import export as exports
 from bgcheck.audit import signatures
 from bgcheck.audit.chain import GENESIS_HASH, HASHED_FIELDS, canonical_json, event_hash
 from bgcheck.audit.trail import AuditActor
-from bgcheck.db import make_engine, session_scope
-from bgcheck.logs import configure_logging
-from bgcheck.settings import Settings
+from bgcheck.platform import migrate
+from bgcheck.platform.db import make_engine, session_scope
+from bgcheck.platform.logs import configure_logging
+from bgcheck.platform.settings import Settings
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 COPY_SQL = "COPY (SELECT * FROM audit_events ORDER BY seq) TO STDOUT WITH (FORMAT csv, HEADER)"

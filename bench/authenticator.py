@@ -16,7 +16,8 @@ from typing import Final
 
 from sqlmodel import Session
 
-from bgcheck import audit, mfa
+from bgcheck import audit
+from bgcheck.identity import mfa
 from bgcheck.models import utcnow
 
 BENCH_TOTP_SECRET: Final = "BENCHMARKACCOUNTSSECRETTOTPXXXXX"

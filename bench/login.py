@@ -28,13 +28,14 @@ from pathlib import Path
 
 import httpx
 
-from bgcheck import mfa, migrate
-from bgcheck.db import make_engine, session_scope
-from bgcheck.keys import load_keyring
+from bgcheck.identity import mfa
+from bgcheck.identity import users as user_service
+from bgcheck.identity.passwords import hash_password_unchecked, verify_password
 from bgcheck.models import User
-from bgcheck.passwords import hash_password_unchecked, verify_password
-from bgcheck.services import users as user_service
-from bgcheck.settings import Settings
+from bgcheck.platform import migrate
+from bgcheck.platform.db import make_engine, session_scope
+from bgcheck.platform.settings import Settings
+from bgcheck.vault.loading import load_keyring
 from workflow import Role
 
 import authenticator

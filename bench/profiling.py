@@ -96,7 +96,7 @@ OURS = ("api/", "bgcheck/", "workflow/")
 
 def _where(path: str) -> str:
     """A frame's library. py-spy shortens paths to the package part
-    (``sqlalchemy/orm/session.py``, ``bgcheck/services/cases.py``, ``threading.py``)."""
+    (``sqlalchemy/orm/session.py``, ``bgcheck/cases/service.py``, ``threading.py``)."""
     parts = path.split("/")
     if parts[0] == "bgcheck" and len(parts) > 2:
         return f"bgcheck.{parts[1]}"

@@ -4,15 +4,15 @@
 folder, or a uniquely named database on the local PostgreSQL server, dropped afterwards)
 and the environment a `bgcheck serve` process needs to use it. ``seed`` then fills it:
 
-- departments and users through ``bgcheck.services.users`` (real password hashes, so the
+- departments and users through ``bgcheck.identity.users`` (real password hashes, so the
   benchmark signs in over HTTP like anyone else);
 - all but the newest ``service_cases`` cases in bulk, a year of history: the PII sealed
   with the vault's own functions (a data key per case, wrapped by the keyring's active
   KEK; AES-GCM fields bound to table, column and case id; the blind indexes), written
   with multi-row INSERTs in one transaction, with one valid ``case.create`` audit event
-  per case. The rows use the same columns and bindings as ``bgcheck.pii`` and a sample
+  per case. The rows use the same columns and bindings as ``bgcheck.vault.store`` and a sample
   is read back through ``Vault`` before anything is measured;
-- the newest ``service_cases`` through ``bgcheck.services.cases.create_case`` in one
+- the newest ``service_cases`` through ``bgcheck.cases.service.create_case`` in one
   transaction, to time the real service beside the bulk path.
 
 A tenth of the cases wait in ``pending_review`` unassigned: the pool the ``claim``
@@ -39,17 +39,18 @@ import sqlalchemy as sa
 from psycopg.types.json import Jsonb
 from sqlalchemy import Engine
 
-from bgcheck import audit, mfa, migrate
-from bgcheck.actors import load_actor
+from bgcheck import audit
 from bgcheck.audit.chain import event_hash
 from bgcheck.audit.trail import lock_head
-from bgcheck.db import is_postgresql, make_engine, session_scope
+from bgcheck.cases import service as case_service
+from bgcheck.cases.service import CaseContext
+from bgcheck.identity import mfa
+from bgcheck.identity import users as user_service
+from bgcheck.identity.actors import load_actor
 from bgcheck.models import AuditChainHead, AuditEvent, Candidate, Case, CaseKey, utcnow
-from bgcheck.pii import CANDIDATES, Vault
-from bgcheck.services import cases as case_service
-from bgcheck.services import users as user_service
-from bgcheck.services.cases import CaseContext
-from bgcheck.settings import Settings
+from bgcheck.platform import migrate
+from bgcheck.platform.db import is_postgresql, make_engine, session_scope
+from bgcheck.platform.settings import Settings
 from bgcheck.vault import (
     DataKey,
     Keyring,
@@ -60,6 +61,7 @@ from bgcheck.vault import (
     ssn_last4,
     wrap,
 )
+from bgcheck.vault.store import CANDIDATES, Vault
 from workflow import ConsentBody, Role, State
 
 import authenticator

@@ -13,7 +13,7 @@ from run to run; the ratios are what compare across commits. One run:
    search (``POST /api/v1/cases/search`` by email or SSN), ``POST /api/v1/cases`` and the
    ``claim`` event (each case of a pool claimed once). Targets: reads ≥ 50% of hello,
    writes ≥ 20%, list p99 < 50 ms;
-3. key rotation of every case key (``bgcheck.services.keys.rewrap_all``) against a plain
+3. key rotation of every case key (``bgcheck.vault.rotation.rewrap_all``) against a plain
    UPDATE of the same rows in the same batches;
 4. the audit export (``bench/audit_export.py``) against PostgreSQL's COPY.
 
@@ -52,12 +52,12 @@ import httpx
 import psycopg
 import sqlalchemy as sa
 
-from bgcheck.db import session_scope
-from bgcheck.logs import configure_logging
 from bgcheck.models import CaseKey
-from bgcheck.services import keys as key_service
-from bgcheck.settings import Settings
+from bgcheck.platform.db import session_scope
+from bgcheck.platform.logs import configure_logging
+from bgcheck.platform.settings import Settings
 from bgcheck.vault import Keyring
+from bgcheck.vault import rotation as key_service
 
 import audit_export
 import loadgen

@@ -48,17 +48,19 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from bgcheck import audit, mfa, migrate
-from bgcheck.actors import load_actor
-from bgcheck.db import make_engine, session_scope
-from bgcheck.keys import load_keyring
+from bgcheck import audit
+from bgcheck.cases import service as case_service
+from bgcheck.cases.service import CaseContext
+from bgcheck.identity import mfa
+from bgcheck.identity import users as user_service
+from bgcheck.identity.actors import load_actor
 from bgcheck.models import CaseKey, utcnow
-from bgcheck.pii import Vault
-from bgcheck.services import cases as case_service
-from bgcheck.services import users as user_service
-from bgcheck.services.cases import CaseContext
-from bgcheck.settings import Settings
+from bgcheck.platform import migrate
+from bgcheck.platform.db import make_engine, session_scope
+from bgcheck.platform.settings import Settings
 from bgcheck.vault import DataKey, KeyCache, seal, seal_json, unseal, unwrap, wrap
+from bgcheck.vault.loading import load_keyring
+from bgcheck.vault.store import Vault
 from workflow import ConsentBody, Event, Role
 
 import authenticator

@@ -39,12 +39,12 @@ from pathlib import Path
 import httpx
 import vault as timed
 
-from bgcheck.db import make_engine
-from bgcheck.keys import load_keyring
-from bgcheck.pii import Vault
-from bgcheck.services.cases import CaseContext
-from bgcheck.settings import Settings
+from bgcheck.cases.service import CaseContext
+from bgcheck.platform.db import make_engine
+from bgcheck.platform.settings import Settings
 from bgcheck.vault import KeyCache
+from bgcheck.vault.loading import load_keyring
+from bgcheck.vault.store import Vault
 
 import serving
 

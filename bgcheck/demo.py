@@ -14,13 +14,14 @@ from typing import Any, Final
 
 from sqlmodel import Session, select
 
-from bgcheck import audit, mfa
-from bgcheck.actors import Actor, load_actor
+from bgcheck import audit
+from bgcheck.cases import service as case_service
+from bgcheck.cases.service import CaseContext
+from bgcheck.identity import mfa
+from bgcheck.identity import users as user_service
+from bgcheck.identity.actors import Actor, load_actor
 from bgcheck.models import Case, User
-from bgcheck.services import cases as case_service
-from bgcheck.services import users as user_service
-from bgcheck.services.cases import CaseContext
-from bgcheck.settings import Settings
+from bgcheck.platform.settings import Settings
 from workflow import ConsentBody, Event, Role, State
 
 # One published password for every demo account; never seed these outside a demo.

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-from bgcheck.actors import Actor
-from bgcheck.errors import Forbidden, NotFound
+from bgcheck.identity.actors import Actor
+from bgcheck.platform.errors import Forbidden, NotFound
 from workflow import Role
 
 
@@ -85,7 +85,7 @@ GRANTS: Final[Mapping[Role, frozenset[Action]]] = {
 }
 
 # Roles that read full PII or reports: granted only with a manager's approval
-# (bgcheck.services.approvals), and never held together with hr (separation of duties).
+# (bgcheck.identity.approvals), and never held together with hr (separation of duties).
 PII_ROLES: Final = frozenset(
     role for role, actions in GRANTS.items() if actions & {Action.REVEAL_PII, Action.READ_REPORT}
 )
@@ -103,7 +103,7 @@ class Identity:
 
     A candidate's come from what they (and hr) entered; a staff member's from their
     account: the email, and the SSN and family name + date of birth they declared
-    (``bgcheck.services.users.set_own_identity``), when they did.
+    (``bgcheck.identity.users.set_own_identity``), when they did.
     """
 
     email: str | None = None  # the exact address

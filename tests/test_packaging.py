@@ -13,7 +13,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from bgcheck.cli import app as cli_app
-from bgcheck.settings import ENV_PREFIX, Settings
+from bgcheck.platform.settings import ENV_PREFIX, Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())

@@ -25,12 +25,11 @@ from sqlalchemy import Engine
 from sqlmodel import SQLModel
 
 from api.app import create_app
-from bgcheck.db import session_scope
+from bgcheck.cases import service as case_service
 from bgcheck.models import utcnow
-from bgcheck.services import cases as case_service
-from bgcheck.services import retention
-from bgcheck.settings import Settings
-from bgcheck.vault import email_index, ssn_index
+from bgcheck.platform.db import session_scope
+from bgcheck.platform.settings import Settings
+from bgcheck.vault import email_index, retention, ssn_index
 from workflow import ConsentBody, Event, Role
 
 from support.auth import access_token

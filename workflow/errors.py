@@ -1,6 +1,6 @@
 """Exceptions for callers that prefer raising to checking a Refusal.
 
-Shaped like ``bgcheck.errors.BgcheckError`` (``slug``, ``title``, ``public_detail``) so the
+Shaped like ``bgcheck.platform.errors.BgcheckError`` (``slug``, ``title``, ``public_detail``) so the
 API can render them as problem+json; HTTP codes are the API's business, not ours.
 """
 

@@ -26,12 +26,13 @@ from api.pages.web import (
     WebSessions,
     render,
 )
-from bgcheck import links, policy
-from bgcheck.errors import InvalidInput
+from bgcheck import policy
+from bgcheck.cases import links
+from bgcheck.identity import account_links, approvals
+from bgcheck.identity import users as user_service
+from bgcheck.identity.passwords import MIN_LENGTH
 from bgcheck.models import utcnow
-from bgcheck.passwords import MIN_LENGTH
-from bgcheck.services import account_links, approvals
-from bgcheck.services import users as user_service
+from bgcheck.platform.errors import InvalidInput
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 

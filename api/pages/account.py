@@ -1,7 +1,7 @@
 """The account page: the signed-in person's own second factor (docs/pages.md).
 
 See its status, make a new set of recovery codes, or move to a new authenticator app.
-Each change first asks for a current code (``bgcheck.services.auth.confirm_code``): a
+Each change first asks for a current code (``bgcheck.identity.auth.confirm_code``): a
 session left open on a shared screen is not enough to take over someone's second factor.
 """
 
@@ -16,11 +16,10 @@ from sqlmodel import Session
 from api.deps import AppAuth, AppSettings, DbSession, ReadSession
 from api.pages.authenticator import setup_context
 from api.pages.web import PageActor, PageReader, PageRoute, SignedForm, render
-from bgcheck import mfa
-from bgcheck.actors import Actor
-from bgcheck.errors import SecondFactorRequired, TooManyAttempts
+from bgcheck.identity import auth, mfa
+from bgcheck.identity.actors import Actor
 from bgcheck.models import utcnow
-from bgcheck.services import auth
+from bgcheck.platform.errors import SecondFactorRequired, TooManyAttempts
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 

@@ -19,9 +19,9 @@ from api.pages.forms import FormErrors, text
 from api.pages.web import PageActor, PageReader, PageRoute, SignedForm, render
 from api.schemas.audit import AuditVerification
 from bgcheck import audit, policy
-from bgcheck.actors import Actor
 from bgcheck.audit import export as exports
-from bgcheck.queries.dissemination import DisseminationFilter
+from bgcheck.audit.dissemination_queries import DisseminationFilter
+from bgcheck.identity.actors import Actor
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 

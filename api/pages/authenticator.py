@@ -16,9 +16,8 @@ from typing import Any
 import segno
 from markupsafe import Markup
 
-from bgcheck import mfa
-from bgcheck.services import auth
-from bgcheck.settings import Settings
+from bgcheck.identity import auth, mfa
+from bgcheck.platform.settings import Settings
 
 
 def qr_svg(text: str) -> Markup:

@@ -1,8 +1,8 @@
 """The staff's case pages: HR's requests and cases, the EM review desk.
 
-Every page reads through the same read side as the API (``bgcheck.services.case_views``:
+Every page reads through the same read side as the API (``bgcheck.cases.views``:
 the masked view, lists, the timeline, the audited reveal) and changes cases only through
-``bgcheck.services.cases``. The actions on a
+``bgcheck.cases.service``. The actions on a
 case are exactly its ``allowed_events``, so a page can never offer what the rules
 refuse.
 """
@@ -30,13 +30,14 @@ from api.pages.web import (
 )
 from api.versions import parse_version
 from bgcheck import policy
-from bgcheck.actors import Actor
-from bgcheck.errors import BgcheckError, InvalidInput, NotFound
+from bgcheck.cases import reports
+from bgcheck.cases import service as case_service
+from bgcheck.cases import views as case_views
+from bgcheck.cases.queries import CaseFilter
+from bgcheck.cases.service import CaseContext
+from bgcheck.identity.actors import Actor
 from bgcheck.models import Department, utcnow
-from bgcheck.queries.cases import CaseFilter
-from bgcheck.services import case_views, reports
-from bgcheck.services import cases as case_service
-from bgcheck.services.cases import CaseContext
+from bgcheck.platform.errors import BgcheckError, InvalidInput, NotFound
 from workflow import Event, State
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)

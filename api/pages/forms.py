@@ -13,8 +13,8 @@ from typing import Any, Final
 
 from starlette.datastructures import FormData
 
-from bgcheck.errors import BgcheckError, InvalidInput
-from bgcheck.services.cases import Refused
+from bgcheck.cases.service import Refused
+from bgcheck.platform.errors import BgcheckError, InvalidInput
 from workflow import Event
 
 Body = dict[str, Any]

@@ -5,7 +5,7 @@ authorization, the CORI acknowledgement and the personal details with a typed
 signature. Later the same path shows the pre-adverse notice (the report copy, the
 Summary of Rights, the deadline) and a dispute form. What the link allows is the API's
 answer (``api.routes.portal.portal``); the consent and the dispute go through
-``bgcheck.services.cases.fire_as_candidate``, like the API's.
+``bgcheck.cases.service.fire_as_candidate``, like the API's.
 
 The token is only ever in the path (the access log records the route template, and
 pages send no Referer). Forms carry a CSRF token bound to the link.
@@ -41,9 +41,9 @@ from api.pages.web import (
 from api.pages.web import render as render_page
 from api.routes.portal import portal
 from api.schemas.cases import PortalView
-from bgcheck.errors import BgcheckError, NotFound
+from bgcheck.cases import service as case_service
 from bgcheck.models import utcnow
-from bgcheck.services import cases as case_service
+from bgcheck.platform.errors import BgcheckError, NotFound
 from workflow import Event, State
 from workflow.payloads import US_STATES
 

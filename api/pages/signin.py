@@ -43,15 +43,15 @@ from api.pages.web import (
     set_second_step,
     start_session,
 )
-from bgcheck import mfa, policy
-from bgcheck.errors import (
+from bgcheck import policy
+from bgcheck.identity import auth, mfa, sso
+from bgcheck.models import User, utcnow
+from bgcheck.platform.errors import (
     LoginFailed,
     SecondFactorRequired,
     SingleSignOnFailed,
     TooManyAttempts,
 )
-from bgcheck.models import User, utcnow
-from bgcheck.services import auth, sso
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
@@ -60,7 +60,7 @@ STATIC_TYPES: Final = {".css": "text/css; charset=utf-8", ".js": "text/javascrip
 
 SSO_START: Final = "/login/sso"
 SSO_CALLBACK: Final = "/login/sso/callback"  # the redirect URI registered with the provider
-# The flow's state, nonce and PKCE verifier (a signed token, bgcheck.services.sso), sent
+# The flow's state, nonce and PKCE verifier (a signed token, bgcheck.identity.sso), sent
 # only to the two single sign-on paths.
 SSO_COOKIE: Final = "bgcheck_sso"
 SSO_STATUS: Final = {

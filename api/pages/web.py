@@ -1,6 +1,6 @@
 """What every page shares: templates, the browser session, CSRF tokens, error pages.
 
-**The session.** Signing in issues a token from ``bgcheck.tokens`` (HS256, our secret)
+**The session.** Signing in issues a token from ``bgcheck.identity.tokens`` (HS256, our secret)
 for a separate audience (``<jwt audience>:web``), so a session cookie is never accepted
 as an API bearer token, nor an API token as a session. It carries two private claims:
 ``sid``, random per sign-in, and ``auth_time``, when the password was checked. It lives
@@ -47,9 +47,12 @@ from starlette.exceptions import HTTPException
 
 from api.deps import DbSession, ReadSession
 from api.errors import REFUSAL_STATUS
-from bgcheck import policy, revocations, tokens
-from bgcheck.actors import Actor
-from bgcheck.errors import (
+from bgcheck import policy
+from bgcheck.cases.service import Refused
+from bgcheck.identity import auth, revocations, tokens
+from bgcheck.identity.actors import Actor
+from bgcheck.models import utcnow
+from bgcheck.platform.errors import (
     BgcheckError,
     Conflict,
     Forbidden,
@@ -59,11 +62,8 @@ from bgcheck.errors import (
     TooManyAttempts,
     Unauthenticated,
 )
-from bgcheck.logs import get_logger
-from bgcheck.models import utcnow
-from bgcheck.services import auth
-from bgcheck.services.cases import Refused
-from bgcheck.settings import Settings
+from bgcheck.platform.logs import get_logger
+from bgcheck.platform.settings import Settings
 from workflow import State
 
 SESSION_COOKIE: Final = "bgcheck_session"

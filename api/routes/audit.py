@@ -17,8 +17,8 @@ from api.schemas.audit import AuditVerification
 from api.schemas.times import IsoTime
 from bgcheck import audit
 from bgcheck.audit import export as exports
+from bgcheck.audit.dissemination_queries import DisseminationFilter
 from bgcheck.policy import Action
-from bgcheck.queries.dissemination import DisseminationFilter
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 

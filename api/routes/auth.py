@@ -10,9 +10,9 @@ from fastapi.security import OAuth2PasswordRequestForm
 from api.deps import AppAuth, AppEngine, CaseCtx, CurrentActor, CurrentReader, DbSession
 from api.errors import problems
 from api.schemas.users import Me, OwnIdentity, Token
+from bgcheck.identity import auth
+from bgcheck.identity import users as user_service
 from bgcheck.models import utcnow
-from bgcheck.services import auth
-from bgcheck.services import users as user_service
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 

@@ -33,15 +33,16 @@ from api.schemas.cases import (
 )
 from api.schemas.times import IsoTime
 from api.versions import etag, parse_if_match
-from bgcheck import idempotency, policy
-from bgcheck.actors import Actor
-from bgcheck.errors import InvalidInput
+from bgcheck import policy
+from bgcheck.cases import idempotency, reports
+from bgcheck.cases import search as search_service
+from bgcheck.cases import service as case_service
+from bgcheck.cases import views as case_views
+from bgcheck.cases.queries import CaseFilter
+from bgcheck.cases.service import CaseContext
+from bgcheck.identity.actors import Actor
 from bgcheck.models import utcnow
-from bgcheck.queries.cases import CaseFilter
-from bgcheck.services import case_views, reports
-from bgcheck.services import cases as case_service
-from bgcheck.services import search as search_service
-from bgcheck.services.cases import CaseContext
+from bgcheck.platform.errors import InvalidInput
 from workflow import PAYLOADS, CreateBody, Event, State
 from workflow.states import STAFF_ROLES
 from workflow.table import rows_of

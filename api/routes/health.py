@@ -19,9 +19,9 @@ from starlette.exceptions import HTTPException
 from api import metrics
 from api.deps import AppEngine, AppSettings
 from api.errors import problems
-from bgcheck.db import ping, session_scope
-from bgcheck.errors import Unavailable
-from bgcheck.services import vendor_orders
+from bgcheck.platform.db import ping, session_scope
+from bgcheck.platform.errors import Unavailable
+from bgcheck.vendors import orders as vendor_orders
 
 router = APIRouter(tags=["health"])
 

@@ -10,9 +10,9 @@ from fastapi import APIRouter, Body
 from api.deps import CaseCtx, DbSession, ReadSession
 from api.errors import problems
 from api.schemas.cases import PortalView
-from bgcheck import links
+from bgcheck.cases import links
+from bgcheck.cases import service as case_service
 from bgcheck.models import Case, DocumentKind, LinkPurpose, utcnow
-from bgcheck.services import cases as case_service
 from workflow import Event, State
 
 router = APIRouter(prefix="/api/v1/portal", tags=["candidate portal"])

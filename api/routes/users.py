@@ -23,13 +23,13 @@ from api.schemas.users import (
     UserCreated,
     UserRead,
 )
-from bgcheck import spreadsheets
-from bgcheck.actors import Actor
+from bgcheck.identity import account_links, approvals, need_to_know
+from bgcheck.identity import users as user_service
+from bgcheck.identity.actors import Actor
 from bgcheck.models import Approval, utcnow
+from bgcheck.platform import spreadsheets
+from bgcheck.platform.settings import Settings
 from bgcheck.policy import Action
-from bgcheck.services import account_links, approvals, need_to_know
-from bgcheck.services import users as user_service
-from bgcheck.settings import Settings
 from workflow import Role
 
 router = APIRouter(prefix="/api/v1", tags=["users"])

@@ -12,11 +12,11 @@ from sqlmodel import Session, col, select
 
 from api.deps import CurrentActor, DbSession, ReadSession, permit
 from api.errors import problems
-from bgcheck.errors import NotFound
 from bgcheck.models import JobStatus, OutboxJob, utcnow
+from bgcheck.platform.errors import NotFound
 from bgcheck.policy import Action
-from bgcheck.services import vendor_orders
-from bgcheck.services.vendor_orders import Desk
+from bgcheck.vendors import orders as vendor_orders
+from bgcheck.vendors.orders import Desk
 
 router = APIRouter(prefix="/api/v1", tags=["vendors"])
 

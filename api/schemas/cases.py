@@ -1,6 +1,6 @@
 """Case bodies and answers. ``CaseRead`` lists its fields and never holds sealed PII.
 
-What a caller sees of a case is decided in ``bgcheck.services.case_views`` (``CaseSeen``):
+What a caller sees of a case is decided in ``bgcheck.cases.views`` (``CaseSeen``):
 hr, reviewers and managers see the candidate's name and email; auditors and
 administrators none. The full PII is its own audited endpoint (``GET /cases/{id}/pii``).
 """
@@ -13,7 +13,7 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bgcheck.services.case_views import CaseSeen, SeenPage
+from bgcheck.cases.views import CaseSeen, SeenPage
 from bgcheck.vendors.report import Report
 from workflow import Event, State
 

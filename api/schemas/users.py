@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bgcheck.services.users import UserDetails
+from bgcheck.identity.users import UserDetails
 
 StaffRole = Literal["hr", "reviewer", "manager", "auditor", "admin"]
 DepartmentCode = Field(pattern=r"^[A-Za-z0-9_-]{2,32}$")

@@ -20,8 +20,8 @@ from sqlmodel import Session, select
 
 from bgcheck.audit.offline import verify_export
 from bgcheck.audit.trail import ARCHIVED_ACTION, AuditActor, record
-from bgcheck.errors import InvalidInput
 from bgcheck.models import AuditCheckpoint, AuditEvent
+from bgcheck.platform.errors import InvalidInput
 
 
 def record_archive(

@@ -43,10 +43,10 @@ from bgcheck.audit.trail import (
     record,
 )
 from bgcheck.audit.verification import Item, merge
-from bgcheck.errors import InvalidInput
-from bgcheck.logs import get_logger
 from bgcheck.models import AuditChainHead, AuditEvent, table_of, utcnow
-from bgcheck.spreadsheets import MEDIA_TYPE, CsvWriter, csv_line
+from bgcheck.platform.errors import InvalidInput
+from bgcheck.platform.logs import get_logger
+from bgcheck.platform.spreadsheets import MEDIA_TYPE, CsvWriter, csv_line
 
 Format = Literal["csv", "jsonl"]
 
@@ -218,7 +218,7 @@ def stream_items(
 def csv_row(event: Mapping[str, Any]) -> list[str]:
     """One event as CSV cells: UTC ISO-8601 times, ``data`` as compact JSON.
 
-    The cells as stored; the writer (``bgcheck.spreadsheets``) neutralizes formulas.
+    The cells as stored; the writer (``bgcheck.platform.spreadsheets``) neutralizes formulas.
     """
     body = event_body(event)
     cells = {**body, "data": canonical_json(body["data"])}

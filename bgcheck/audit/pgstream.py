@@ -40,7 +40,7 @@ import orjson
 from sqlmodel import Session
 
 from bgcheck.audit.chain import STORED_FIELDS
-from bgcheck.spreadsheets import FORMULA_STARTS
+from bgcheck.platform.spreadsheets import FORMULA_STARTS
 
 if TYPE_CHECKING:
     from bgcheck.audit.export import ExportFilters, ExportStats, SeqRange

@@ -23,20 +23,19 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Engine
 
 from bgcheck import audit
-from bgcheck.audit import archive, checkpoints, signatures
+from bgcheck.audit import archive, checkpoints, dissemination, signatures
 from bgcheck.audit import export as exports
+from bgcheck.audit.dissemination_queries import DisseminationFilter
 from bgcheck.audit.offline import verify_export
 from bgcheck.audit.verification import counted, describe
 from bgcheck.cli.common import CLI_ACTOR, database, fail, settings
-from bgcheck.db import session_scope
-from bgcheck.errors import BgcheckError
-from bgcheck.keys import load_keyring
-from bgcheck.logs import configure_logging
 from bgcheck.models import utcnow
-from bgcheck.queries.dissemination import DisseminationFilter
-from bgcheck.services import dissemination
-from bgcheck.settings import Settings, SettingsError
+from bgcheck.platform.db import session_scope
+from bgcheck.platform.errors import BgcheckError
+from bgcheck.platform.logs import configure_logging
+from bgcheck.platform.settings import Settings, SettingsError
 from bgcheck.vault import Keyring
+from bgcheck.vault.loading import load_keyring
 
 app = typer.Typer(help="The tamper-evident audit trail: export, verify, sign.")
 

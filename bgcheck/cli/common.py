@@ -9,10 +9,11 @@ from typing import NoReturn
 import typer
 from sqlalchemy import Engine
 
-from bgcheck import audit, migrate
-from bgcheck.db import make_engine
-from bgcheck.logs import configure_logging
-from bgcheck.settings import Settings, SettingsError, get_settings
+from bgcheck import audit
+from bgcheck.platform import migrate
+from bgcheck.platform.db import make_engine
+from bgcheck.platform.logs import configure_logging
+from bgcheck.platform.settings import Settings, SettingsError, get_settings
 
 CLI_ACTOR = audit.AuditActor("system", "cli")
 

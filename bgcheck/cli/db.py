@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from bgcheck import migrate
 from bgcheck.cli.common import database
+from bgcheck.platform import migrate
 
 app = typer.Typer(help="Database schema (Alembic migrations shipped in the package).")
 

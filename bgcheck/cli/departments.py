@@ -7,9 +7,9 @@ from typing import Annotated
 import typer
 
 from bgcheck.cli.common import CLI_ACTOR, database, fail
-from bgcheck.db import session_scope
-from bgcheck.errors import BgcheckError
-from bgcheck.services import users as user_service
+from bgcheck.identity import users as user_service
+from bgcheck.platform.db import session_scope
+from bgcheck.platform.errors import BgcheckError
 
 app = typer.Typer(help="Hiring departments.")
 

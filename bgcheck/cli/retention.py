@@ -13,9 +13,9 @@ import typer
 
 from bgcheck.audit.verification import counted
 from bgcheck.cli.common import CLI_ACTOR, database, settings
-from bgcheck.db import session_scope
 from bgcheck.models import utcnow
-from bgcheck.services import retention
+from bgcheck.platform.db import session_scope
+from bgcheck.vault import retention
 
 app = typer.Typer(help="Retention: crypto-shred the PII of old, closed cases.")
 

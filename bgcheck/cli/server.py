@@ -9,14 +9,14 @@ from typing import Annotated
 import typer
 
 from bgcheck import demo as demo_data
-from bgcheck import mfa
-from bgcheck import worker as background
+from bgcheck.cases.service import CaseContext
 from bgcheck.cli.common import CLI_ACTOR, database, fail, settings
-from bgcheck.db import session_scope
+from bgcheck.identity import mfa
 from bgcheck.models import utcnow
-from bgcheck.pii import Vault
-from bgcheck.services.cases import CaseContext
-from bgcheck.settings import SettingsError
+from bgcheck.platform import worker as background
+from bgcheck.platform.db import session_scope
+from bgcheck.platform.settings import SettingsError
+from bgcheck.vault.store import Vault
 
 
 def serve(

@@ -11,11 +11,11 @@ import typer
 from sqlmodel import Session, select
 
 from bgcheck.cli.common import CLI_ACTOR, database, fail
-from bgcheck.db import session_scope
-from bgcheck.errors import BgcheckError
+from bgcheck.identity import users as user_service
+from bgcheck.identity.users import UserDetails
 from bgcheck.models import User
-from bgcheck.services import users as user_service
-from bgcheck.services.users import UserDetails
+from bgcheck.platform.db import session_scope
+from bgcheck.platform.errors import BgcheckError
 from workflow.states import Role
 
 app = typer.Typer(help="Staff accounts.")

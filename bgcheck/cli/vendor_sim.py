@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from bgcheck.cli.common import fail
-from bgcheck.logs import configure_logging
+from bgcheck.platform.logs import configure_logging
 
 
 def vendor_sim(

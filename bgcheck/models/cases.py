@@ -57,7 +57,7 @@ class Case(SQLModel, table=True):
 class Candidate(SQLModel, table=True):
     """The person checked: every field sealed by the PII vault, bound to this row.
 
-    Columns hold vault ciphertexts (``bgcheck.pii``); the blind indexes allow exact-match
+    Columns hold vault ciphertexts (``bgcheck.vault.store``); the blind indexes allow exact-match
     search without decrypting. Nothing here is readable without the case's data key.
     """
 

@@ -24,7 +24,7 @@ class User(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_login_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    # The second factor (TOTP, RFC 6238): the secret sealed (bgcheck.mfa), when it was
+    # The second factor (TOTP, RFC 6238): the secret sealed (bgcheck.identity.mfa), when it was
     # enrolled, and the last time step accepted, so a code is never accepted twice.
     totp_secret: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
     totp_enrolled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -6,7 +6,7 @@ sandbox (the embedded default) or a JSON-over-HTTP vendor with signed webhooks.
 
 from __future__ import annotations
 
-from bgcheck.settings import Settings
+from bgcheck.platform.settings import Settings
 from bgcheck.vendors.base import (
     Order,
     OrderRequest,

@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from bgcheck.settings import Settings
+from bgcheck.platform.settings import Settings
 from bgcheck.vendors.base import (
     Order,
     OrderRequest,

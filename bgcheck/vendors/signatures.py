@@ -19,7 +19,7 @@ from typing import Any, Protocol, TypeGuard
 
 from standardwebhooks.webhooks import Webhook
 
-from bgcheck.settings import Settings
+from bgcheck.platform.settings import Settings
 from bgcheck.vendors.base import WebhookNotice, WebhookRejected
 
 # A delivery id, order reference or event type longer than this is not one we would store.

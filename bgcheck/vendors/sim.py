@@ -33,7 +33,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from bgcheck.logs import get_logger
+from bgcheck.platform.logs import get_logger
 from bgcheck.vendors.base import OrderStatus
 from bgcheck.vendors.report import Check, Finding, Report, Result
 from bgcheck.vendors.signatures import StandardWebhooks

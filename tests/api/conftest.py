@@ -10,8 +10,8 @@ from sqlalchemy import Engine
 
 from api.app import create_app
 from api.deps import DbSession
-from bgcheck.logs import get_logger
-from bgcheck.settings import Settings
+from bgcheck.platform.logs import get_logger
+from bgcheck.platform.settings import Settings
 
 probe_log = get_logger("tests.probe")
 

@@ -17,15 +17,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from api.app import create_app
-from bgcheck.actors import Actor, load_actor
 from bgcheck.audit import AuditActor
-from bgcheck.db import session_scope
+from bgcheck.cases import service as case_service
+from bgcheck.cases.service import CaseContext
+from bgcheck.identity import approvals
+from bgcheck.identity import users as user_service
+from bgcheck.identity.actors import Actor, load_actor
 from bgcheck.models import JobStatus, OutboxJob, utcnow
-from bgcheck.services import approvals
-from bgcheck.services import cases as case_service
-from bgcheck.services import users as user_service
-from bgcheck.services.cases import CaseContext
-from bgcheck.settings import Settings
+from bgcheck.platform.db import session_scope
+from bgcheck.platform.settings import Settings
 from workflow import Event, Role
 
 from support.auth import access_token

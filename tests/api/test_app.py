@@ -13,8 +13,8 @@ from sqlalchemy import create_engine
 from sqlalchemy.exc import DBAPIError, InternalError, OperationalError
 
 from api.app import create_app
-from bgcheck.db import make_engine
-from bgcheck.settings import Settings
+from bgcheck.platform.db import make_engine
+from bgcheck.platform.settings import Settings
 
 PROBLEM = "application/problem+json"
 

@@ -28,9 +28,9 @@ from sqlmodel import col, select
 from test_access import OPS, ROLES, Op, World
 from test_access import world as world  # the fixture, shared
 
-from bgcheck.db import session_scope
+from bgcheck.identity import users as user_service
 from bgcheck.models import AuditChainHead, AuditEvent
-from bgcheck.services import users as user_service
+from bgcheck.platform.db import session_scope
 from workflow import Event, Role
 
 from support.factories import TEST_ACTOR, make_user

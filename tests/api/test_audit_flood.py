@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 
 from api.app import create_app
 from bgcheck.models import AuditEvent
-from bgcheck.settings import Settings
+from bgcheck.platform.settings import Settings
 
 
 def test_a_burst_of_unsigned_webhooks_is_one_audit_event(fresh_engine, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -23,12 +23,12 @@ from api.app import create_app
 from bgcheck import audit
 from bgcheck.audit import checkpoints
 from bgcheck.audit import export as exports
+from bgcheck.audit.dissemination_queries import COLUMNS
 from bgcheck.audit.offline import verify_export
-from bgcheck.db import session_scope
+from bgcheck.cases import service as case_service
 from bgcheck.models import AuditChainHead, AuditEvent, Dissemination, utcnow
-from bgcheck.queries.dissemination import COLUMNS
-from bgcheck.services import cases as case_service
-from bgcheck.settings import Settings
+from bgcheck.platform.db import session_scope
+from bgcheck.platform.settings import Settings
 from workflow import Event, Role
 
 from support.auth import access_token

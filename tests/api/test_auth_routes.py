@@ -14,10 +14,10 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from api.app import create_app
-from bgcheck.db import session_scope
+from bgcheck.identity import users as user_service
 from bgcheck.models import User
-from bgcheck.services import users as user_service
-from bgcheck.settings import Settings
+from bgcheck.platform.db import session_scope
+from bgcheck.platform.settings import Settings
 from workflow import Role
 
 from support.auth import signed_token

@@ -16,11 +16,11 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from api.app import create_app
-from bgcheck import tokens
-from bgcheck.db import session_scope
+from bgcheck.identity import tokens
+from bgcheck.identity import users as user_service
 from bgcheck.models import Dissemination, utcnow
-from bgcheck.services import users as user_service
-from bgcheck.settings import Settings
+from bgcheck.platform.db import session_scope
+from bgcheck.platform.settings import Settings
 from workflow import ConsentBody, Role
 
 from support.auth import access_token

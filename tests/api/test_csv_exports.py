@@ -3,7 +3,7 @@
 The routes are found, not listed by hand: any route that declares ``text/csv`` among its
 answers, in the OpenAPI document or (pages, which are not in it) on the route itself.
 Each one found must have a row in ``FEEDS`` that plants hostile cells and reads them
-back, so a new CSV route cannot slip past. And no module but ``bgcheck.spreadsheets``
+back, so a new CSV route cannot slip past. And no module but ``bgcheck.platform.spreadsheets``
 imports ``csv``: a new CSV has to be written by the one writer that neutralizes.
 """
 
@@ -26,12 +26,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from api.app import create_app
-from bgcheck import audit, spreadsheets
-from bgcheck.db import session_scope
+from bgcheck import audit
+from bgcheck.audit import dissemination
+from bgcheck.identity import users as user_service
 from bgcheck.models import utcnow
-from bgcheck.services import dissemination
-from bgcheck.services import users as user_service
-from bgcheck.settings import Settings
+from bgcheck.platform import spreadsheets
+from bgcheck.platform.db import session_scope
+from bgcheck.platform.settings import Settings
 from workflow import Role
 
 from support.auth import access_token
@@ -195,7 +196,7 @@ def api_routes(routes: Iterable[Any]) -> Iterator[APIRoute]:
 
 def test_every_route_that_serves_csv_is_checked_here(office: Office) -> None:
     assert csv_routes(office.app) == set(FEEDS), (
-        "a route serves CSV: write it with bgcheck.spreadsheets and add a row to FEEDS"
+        "a route serves CSV: write it with bgcheck.platform.spreadsheets and add a row to FEEDS"
     )
 
 
@@ -212,7 +213,7 @@ def test_formula_cells_come_out_as_text(office: Office, route: tuple[str, str]) 
 
 
 def test_only_the_one_writer_imports_csv() -> None:
-    writer = ROOT / "bgcheck" / "spreadsheets.py"
+    writer = ROOT / "bgcheck" / "platform" / "spreadsheets.py"
     offenders = []
     for package in ("api", "bgcheck", "workflow"):
         for path in sorted((ROOT / package).rglob("*.py")):
@@ -226,7 +227,9 @@ def test_only_the_one_writer_imports_csv() -> None:
                 )
                 if "csv" in names and path != writer:
                     offenders.append(str(path.relative_to(ROOT)))
-    assert offenders == [], "write CSV through bgcheck.spreadsheets, which neutralizes formulas"
+    assert offenders == [], (
+        "write CSV through bgcheck.platform.spreadsheets, which neutralizes formulas"
+    )
 
 
 @pytest.mark.parametrize(

@@ -14,10 +14,10 @@ from sqlalchemy import Engine
 from sqlmodel import col, select
 
 from api.app import create_app
-from bgcheck import mfa
-from bgcheck.db import session_scope
+from bgcheck.identity import mfa
 from bgcheck.models import AuditEvent, User
-from bgcheck.settings import Settings
+from bgcheck.platform.db import session_scope
+from bgcheck.platform.settings import Settings
 from workflow import Role
 
 from support.auth import access_token

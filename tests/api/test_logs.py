@@ -8,7 +8,7 @@ import logging
 import pytest
 from fastapi.testclient import TestClient
 
-from bgcheck.logs import REDACTED, configure_logging, get_logger, redact_text
+from bgcheck.platform.logs import REDACTED, configure_logging, get_logger, redact_text
 
 SSN = "123-45-6789"
 SSN_DIGITS = "987654321"

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from api.app import create_app
-from bgcheck.settings import Settings, SettingsError, load_settings
+from bgcheck.platform.settings import Settings, SettingsError, load_settings
 
 TOKEN = "m" * 40
 REMOTE = ("203.0.113.9", 41000)

@@ -18,9 +18,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from api.app import create_app
-from bgcheck.db import session_scope
 from bgcheck.models import utcnow
-from bgcheck.settings import Settings
+from bgcheck.platform.db import session_scope
+from bgcheck.platform.settings import Settings
 from workflow import Role
 
 from support.auth import access_token

@@ -10,8 +10,8 @@ import pytest
 from api.app import create_app
 from api.errors import PROBLEM_JSON
 from api.openapi import link_to
-from bgcheck.db import make_engine
-from bgcheck.settings import Settings
+from bgcheck.platform.db import make_engine
+from bgcheck.platform.settings import Settings
 
 Spec = dict[str, Any]
 

@@ -13,11 +13,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from api.app import create_app
-from bgcheck.actors import load_actor
-from bgcheck.db import session_scope
+from bgcheck.cases import service as case_service
+from bgcheck.identity.actors import load_actor
 from bgcheck.models import utcnow
-from bgcheck.services import cases as case_service
-from bgcheck.settings import Settings
+from bgcheck.platform.db import session_scope
+from bgcheck.platform.settings import Settings
 from workflow import Event, Role
 
 from support.auth import access_token

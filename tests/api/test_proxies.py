@@ -20,9 +20,9 @@ from sqlmodel import col, select
 
 from api.app import create_app
 from api.pages.web import LOGIN_COOKIE
-from bgcheck.db import session_scope
 from bgcheck.models import AuditEvent
-from bgcheck.settings import Settings
+from bgcheck.platform.db import session_scope
+from bgcheck.platform.settings import Settings
 
 PROXY = ("10.0.0.5", 44000)
 STRANGER = ("203.0.113.50", 44000)

@@ -18,11 +18,11 @@ from sqlalchemy import Engine
 from sqlmodel import col, select
 
 from api.app import create_app
-from bgcheck.actors import load_actor
-from bgcheck.db import session_scope
+from bgcheck.cases import service as case_service
+from bgcheck.identity.actors import load_actor
 from bgcheck.models import AuditEvent, utcnow
-from bgcheck.services import cases as case_service
-from bgcheck.settings import Settings
+from bgcheck.platform.db import session_scope
+from bgcheck.platform.settings import Settings
 from workflow import Event, Role
 
 from support.auth import access_token

@@ -13,9 +13,9 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, InternalError, OperationalError
 from sqlmodel import Session, select
 
-from bgcheck.db import Outage, make_engine, outage, session_scope
 from bgcheck.models import Case, Department, User
-from bgcheck.settings import Settings
+from bgcheck.platform.db import Outage, make_engine, outage, session_scope
+from bgcheck.platform.settings import Settings
 
 
 def test_embedded_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -17,13 +17,13 @@ from sqlalchemy import Engine
 from sqlmodel import select
 from typer.testing import CliRunner
 
+from bgcheck.cases.service import CaseContext
 from bgcheck.cli import app
-from bgcheck.db import session_scope
 from bgcheck.models import AuditEvent, CaseKey, utcnow
-from bgcheck.pii import Vault
-from bgcheck.services.cases import CaseContext
-from bgcheck.settings import get_settings
+from bgcheck.platform.db import session_scope
+from bgcheck.platform.settings import get_settings
 from bgcheck.vault import Keyring
+from bgcheck.vault.store import Vault
 from workflow import Role
 
 from support.cases import CASE, case_context, new_case

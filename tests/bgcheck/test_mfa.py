@@ -13,9 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlmodel import Session, col, select
 
-from bgcheck import mfa
-from bgcheck.errors import NotFound
+from bgcheck.identity import mfa
 from bgcheck.models import AuditEvent, RecoveryCode, User, utcnow
+from bgcheck.platform.errors import NotFound
 from bgcheck.vault import DecryptionError, Keyring
 from workflow import Role
 

@@ -19,7 +19,7 @@ from pytest_alembic.tests import (  # noqa: F401  (collected as tests here)
 )
 from sqlalchemy import Engine, inspect, text
 
-from bgcheck import migrate
+from bgcheck.platform import migrate
 
 if TYPE_CHECKING:
     from support.databases import Databases

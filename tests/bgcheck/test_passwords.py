@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
-from bgcheck.passwords import MIN_LENGTH, WeakPassword, check_strength
+from bgcheck.identity.passwords import MIN_LENGTH, WeakPassword, check_strength
 
 BREACHED_LONG = sorted(w for w in FREQUENCY_LISTS["passwords"] if len(w) >= MIN_LENGTH)
 

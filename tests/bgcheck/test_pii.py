@@ -12,10 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlmodel import Session, delete
 
+from bgcheck.cases.service import CaseContext
 from bgcheck.models import Candidate, CaseKey, utcnow
-from bgcheck.pii import CANDIDATES, NO_CONTACT, Contact, Shredded, Vault, forget_keys
-from bgcheck.services.cases import CaseContext
-from bgcheck.settings import Settings
+from bgcheck.platform.settings import Settings
 from bgcheck.vault import (
     DecryptionError,
     KeyNotFound,
@@ -29,6 +28,7 @@ from bgcheck.vault import (
     seal,
     seal_json,
 )
+from bgcheck.vault.store import CANDIDATES, NO_CONTACT, Contact, Shredded, Vault, forget_keys
 from workflow import Role
 
 from support.cases import CASE, case_context, new_case

@@ -6,8 +6,8 @@ import uuid
 
 import pytest
 
-from bgcheck.actors import Actor
-from bgcheck.errors import Forbidden, NotFound
+from bgcheck.identity.actors import Actor
+from bgcheck.platform.errors import Forbidden, NotFound
 from bgcheck.policy import GRANTS, Action, CaseScope, Identity, may, require, require_case
 from workflow import Role
 

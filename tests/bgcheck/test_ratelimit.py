@@ -1,4 +1,4 @@
-"""Counting per key in windows, shared through the database (``bgcheck.ratelimit``)."""
+"""Counting per key in windows, shared through the database (``bgcheck.platform.ratelimit``)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from bgcheck import audit, ratelimit
-from bgcheck.db import session_scope
+from bgcheck import audit
 from bgcheck.models import AuditEvent, RateCounter, utcnow
+from bgcheck.platform import ratelimit
+from bgcheck.platform.db import session_scope
 
 WINDOW = timedelta(minutes=1)
 

@@ -12,13 +12,13 @@ from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 from typer.testing import CliRunner
 
-from bgcheck.actors import Actor
+from bgcheck.cases import service as case_service
+from bgcheck.cases.service import CaseContext
 from bgcheck.cli import app
-from bgcheck.db import session_scope
+from bgcheck.identity.actors import Actor
 from bgcheck.models import AuditEvent, Candidate, CaseKey, utcnow
-from bgcheck.services import cases as case_service
-from bgcheck.services.cases import CaseContext
-from bgcheck.settings import get_settings
+from bgcheck.platform.db import session_scope
+from bgcheck.platform.settings import get_settings
 from bgcheck.vault import Keyring
 from workflow import Event, Role
 

@@ -1,4 +1,4 @@
-"""Tokens revoked before they expire (``bgcheck.revocations``): one table, one rule."""
+"""Tokens revoked before they expire (``bgcheck.identity.revocations``): one table, one rule."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlmodel import Session
 
-from bgcheck import revocations
+from bgcheck.identity import revocations
 from bgcheck.models import utcnow
 
 

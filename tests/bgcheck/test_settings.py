@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bgcheck.settings import Settings, SettingsError, load_settings
+from bgcheck.platform.settings import Settings, SettingsError, load_settings
 
 
 def test_embedded_default_is_sqlite_in_the_data_dir(monkeypatch: pytest.MonkeyPatch) -> None:

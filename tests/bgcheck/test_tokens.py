@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from jose import jwt
 
-from bgcheck import tokens
+from bgcheck.identity import tokens
 
 from support.forgery import b64, forge_hs256
 from support.oidc_provider import LocalProvider

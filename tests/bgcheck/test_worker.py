@@ -12,8 +12,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session, func, select
 
 from bgcheck import audit
-from bgcheck import worker as background
 from bgcheck.models import AuditEvent
+from bgcheck.platform import worker as background
 
 
 def test_due_jobs_run_and_a_failing_one_is_contained(fresh_engine) -> None:  # type: ignore[no-untyped-def]

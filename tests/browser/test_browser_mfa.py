@@ -24,14 +24,14 @@ from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from bgcheck import mfa, migrate
-from bgcheck.actors import load_actor
 from bgcheck.audit import AuditActor
-from bgcheck.db import make_engine, session_scope
+from bgcheck.identity import account_links, approvals, mfa
+from bgcheck.identity import users as user_service
+from bgcheck.identity.actors import load_actor
 from bgcheck.models import AuditEvent, User, utcnow
-from bgcheck.services import account_links, approvals
-from bgcheck.services import users as user_service
-from bgcheck.settings import Settings
+from bgcheck.platform import migrate
+from bgcheck.platform.db import make_engine, session_scope
+from bgcheck.platform.settings import Settings
 from workflow import Role
 
 from support.browser import shot

@@ -14,10 +14,11 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, expect
 
-from bgcheck import demo, migrate
-from bgcheck.db import make_engine, session_scope
+from bgcheck import demo
 from bgcheck.models import utcnow
-from bgcheck.settings import Settings
+from bgcheck.platform import migrate
+from bgcheck.platform.db import make_engine, session_scope
+from bgcheck.platform.settings import Settings
 
 from support.factories import TEST_ACTOR
 from support.mfa import box_for

@@ -21,10 +21,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from bgcheck import demo, mfa, migrate
-from bgcheck.db import make_engine, session_scope
+from bgcheck import demo
+from bgcheck.identity import mfa
 from bgcheck.models import utcnow
-from bgcheck.settings import Settings
+from bgcheck.platform import migrate
+from bgcheck.platform.db import make_engine, session_scope
+from bgcheck.platform.settings import Settings
 
 from support.browser import shot
 from support.factories import TEST_ACTOR

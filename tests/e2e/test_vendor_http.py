@@ -20,9 +20,9 @@ from typing import Any
 import httpx
 import pytest
 
-from bgcheck import migrate
-from bgcheck.db import make_engine, session_scope
-from bgcheck.settings import Settings
+from bgcheck.platform import migrate
+from bgcheck.platform.db import make_engine, session_scope
+from bgcheck.platform.settings import Settings
 from bgcheck.vendors.signatures import StandardWebhooks
 from workflow import Role
 

@@ -1,6 +1,6 @@
 """Workers killed mid-submission, and workers side by side, against PostgreSQL.
 
-The workers are real processes running the real worker loop (``bgcheck.worker.run``),
+The workers are real processes running the real worker loop (``bgcheck.platform.worker.run``),
 forked from the test so that each starts in milliseconds: the kills land while orders
 are going out, not while Python imports. The vendor is ``bgcheck vendor-sim`` in its own
 process, injecting failures and counting every order request it receives.
@@ -22,15 +22,15 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from bgcheck import worker
-from bgcheck.db import make_engine, session_scope
+from bgcheck.cases import service as case_service
+from bgcheck.cases.service import CaseContext
 from bgcheck.models import Case, JobStatus, OutboxJob, utcnow
-from bgcheck.pii import Vault
-from bgcheck.services import cases as case_service
-from bgcheck.services import vendor_orders
-from bgcheck.services.cases import CaseContext
-from bgcheck.settings import get_settings, load_settings
+from bgcheck.platform import worker
+from bgcheck.platform.db import make_engine, session_scope
+from bgcheck.platform.settings import get_settings, load_settings
 from bgcheck.vault.keyring import Keyring
+from bgcheck.vault.store import Vault
+from bgcheck.vendors import orders as vendor_orders
 from workflow import Role, State
 
 from support.cases import to_submitted

@@ -7,9 +7,9 @@ import pytest
 from schemathesis.generation import hypothesis as schemathesis_hypothesis
 
 from api.app import create_app
-from bgcheck import migrate
-from bgcheck.db import make_engine
-from bgcheck.settings import Settings
+from bgcheck.platform import migrate
+from bgcheck.platform.db import make_engine
+from bgcheck.platform.settings import Settings
 
 from support.fuzz import Seeded, seed
 

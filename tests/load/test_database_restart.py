@@ -26,8 +26,8 @@ import httpx
 import psycopg
 import pytest
 
-from bgcheck.db import make_engine, session_scope
-from bgcheck.settings import Settings
+from bgcheck.platform.db import make_engine, session_scope
+from bgcheck.platform.settings import Settings
 from workflow import Role
 
 from support.cases import CASE

@@ -27,10 +27,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlmodel import col, select
 
-from bgcheck import audit, migrate
-from bgcheck.db import make_engine, session_scope
+from bgcheck import audit
 from bgcheck.models import AuditEvent, Candidate, Case, CaseKey, utcnow
-from bgcheck.settings import Settings
+from bgcheck.platform import migrate
+from bgcheck.platform.db import make_engine, session_scope
+from bgcheck.platform.settings import Settings
 from workflow import Role
 
 from support.cases import CASE, case_context, new_case

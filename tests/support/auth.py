@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 from jose import jwt
 
-from bgcheck import tokens
+from bgcheck.identity import tokens
 from bgcheck.models import utcnow
 
 

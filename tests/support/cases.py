@@ -7,14 +7,14 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
-from bgcheck.actors import Actor
-from bgcheck.keys import load_keyring
-from bgcheck.pii import Vault
-from bgcheck.services import cases as case_service
-from bgcheck.services.cases import CaseContext
-from bgcheck.services.vendor_orders import Desk, apply_order, subject_of
-from bgcheck.settings import Settings
+from bgcheck.cases import service as case_service
+from bgcheck.cases.service import CaseContext
+from bgcheck.identity.actors import Actor
+from bgcheck.platform.settings import Settings
+from bgcheck.vault.loading import load_keyring
+from bgcheck.vault.store import Vault
 from bgcheck.vendors import OrderRequest
+from bgcheck.vendors.orders import Desk, apply_order, subject_of
 from bgcheck.vendors.sandbox import SandboxVendor
 from workflow import ConsentBody, Event
 

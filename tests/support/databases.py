@@ -15,9 +15,9 @@ import psycopg
 import pytest
 from sqlalchemy import Engine
 
-from bgcheck import migrate
-from bgcheck.db import make_engine
-from bgcheck.settings import Settings
+from bgcheck.platform import migrate
+from bgcheck.platform.db import make_engine
+from bgcheck.platform.settings import Settings
 
 POSTGRES_DSN = os.environ.get(
     "BGCHECK_TEST_POSTGRES_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres"

@@ -17,9 +17,9 @@ from typing import Any
 
 import httpx
 
-from bgcheck import tokens
+from bgcheck.identity import tokens
 from bgcheck.models import utcnow
-from bgcheck.settings import Settings
+from bgcheck.platform.settings import Settings
 from bgcheck.vault.keyring import Keyring
 
 from support.server import clean_environ

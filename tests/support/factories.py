@@ -8,9 +8,9 @@ from collections.abc import Iterable
 from sqlmodel import Session, select
 
 from bgcheck import audit
-from bgcheck.actors import Actor, load_actor
+from bgcheck.identity import users as user_service
+from bgcheck.identity.actors import Actor, load_actor
 from bgcheck.models import Department, User
-from bgcheck.services import users as user_service
 from workflow import Role
 
 TEST_ACTOR = audit.AuditActor("system", "tests")

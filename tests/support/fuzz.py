@@ -27,10 +27,10 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from bgcheck import demo
-from bgcheck.actors import Actor, load_actor
-from bgcheck.db import session_scope
+from bgcheck.cases import service as case_service
+from bgcheck.identity.actors import Actor, load_actor
 from bgcheck.models import Case, JobStatus, OutboxJob, User, utcnow
-from bgcheck.services import cases as case_service
+from bgcheck.platform.db import session_scope
 from workflow import Event, Role
 
 from support.auth import access_token

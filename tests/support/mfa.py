@@ -15,11 +15,12 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from bgcheck import audit, mfa
-from bgcheck.keys import load_keyring
+from bgcheck import audit
+from bgcheck.identity import mfa
 from bgcheck.models import utcnow
-from bgcheck.settings import Settings
+from bgcheck.platform.settings import Settings
 from bgcheck.vault import Keyring
+from bgcheck.vault.loading import load_keyring
 
 KNOWN_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"  # test-only, 160 bits of base32
 TESTS = audit.AuditActor("system", "tests")

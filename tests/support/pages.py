@@ -16,11 +16,11 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from api.pages.web import SESSION_COOKIE, WebSessions
-from bgcheck.actors import Actor, load_actor
-from bgcheck.db import session_scope
+from bgcheck.cases import service as case_service
+from bgcheck.cases.service import CaseContext
+from bgcheck.identity.actors import Actor, load_actor
 from bgcheck.models import Case, DocumentKind, utcnow
-from bgcheck.services import cases as case_service
-from bgcheck.services.cases import CaseContext
+from bgcheck.platform.db import session_scope
 from workflow import Event, Role, State
 
 from support.auth import access_token

@@ -17,10 +17,10 @@ import pytest
 
 from api.pages.web import PageRoute
 from bgcheck.audit import AuditActor
-from bgcheck.db import session_scope
+from bgcheck.identity import account_links, approvals
+from bgcheck.identity import users as user_service
 from bgcheck.models import utcnow
-from bgcheck.services import account_links, approvals
-from bgcheck.services import users as user_service
+from bgcheck.platform.db import session_scope
 from workflow import Role
 
 from support.cases import CASE, CONSENT

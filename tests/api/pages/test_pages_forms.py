@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from sqlmodel import func, select
 
-from bgcheck.db import session_scope
 from bgcheck.models import AuditEvent, Case
+from bgcheck.platform.db import session_scope
 from workflow import Event, State
 
 from support.cases import ASSESSMENT, CONSENT

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from bgcheck.db import session_scope
+from bgcheck.cases import service as case_service
 from bgcheck.models import utcnow
-from bgcheck.services import cases as case_service
+from bgcheck.platform.db import session_scope
 from workflow import ConsentBody, Event
 
 from support.cases import IDENTITY

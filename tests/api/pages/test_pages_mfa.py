@@ -20,10 +20,10 @@ from sqlmodel import col, select
 
 from api.app import create_app
 from api.pages.web import MFA_COOKIE, SECURITY_HEADERS, SESSION_COOKIE
-from bgcheck import mfa
-from bgcheck.db import session_scope
+from bgcheck.identity import mfa
 from bgcheck.models import AuditEvent, LoginThrottle, User, utcnow
-from bgcheck.settings import Settings
+from bgcheck.platform.db import session_scope
+from bgcheck.platform.settings import Settings
 from workflow import Role
 
 from support.factories import PASSWORD, TEST_ACTOR, make_user

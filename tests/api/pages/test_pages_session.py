@@ -22,9 +22,9 @@ from api.pages.web import (
     SESSION_COOKIE,
     WebSessions,
 )
-from bgcheck.db import session_scope
 from bgcheck.models import utcnow
-from bgcheck.settings import Settings
+from bgcheck.platform.db import session_scope
+from bgcheck.platform.settings import Settings
 from workflow import Event, Role, State
 
 from support.auth import access_token, signed_token

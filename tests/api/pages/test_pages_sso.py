@@ -26,11 +26,11 @@ from sqlmodel import col, select
 from api.app import create_app
 from api.pages.signin import SSO_COOKIE
 from api.pages.web import SESSION_COOKIE
-from bgcheck.db import session_scope
+from bgcheck.identity import sso
+from bgcheck.identity import users as user_service
 from bgcheck.models import AuditEvent, utcnow
-from bgcheck.services import sso
-from bgcheck.services import users as user_service
-from bgcheck.settings import Settings
+from bgcheck.platform.db import session_scope
+from bgcheck.platform.settings import Settings
 from workflow import Role
 
 from support.factories import TEST_ACTOR, make_user

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 
-from bgcheck.db import session_scope
+from bgcheck.cases import service as case_service
 from bgcheck.models import utcnow
-from bgcheck.services import cases as case_service
+from bgcheck.platform.db import session_scope
 from workflow import Event, State
 
 from support.cases import CONSENT, IDENTITY

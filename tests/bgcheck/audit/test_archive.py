@@ -13,8 +13,8 @@ from sqlmodel import Session
 from bgcheck import audit
 from bgcheck.audit import archive, checkpoints
 from bgcheck.audit import export as exports
-from bgcheck.errors import InvalidInput
 from bgcheck.models import AuditCheckpoint, utcnow
+from bgcheck.platform.errors import InvalidInput
 
 Tamper = Callable[[Session], AbstractContextManager[None]]
 ACTOR = audit.AuditActor.system("tests")

@@ -16,12 +16,11 @@ from sqlmodel import Session, col, select
 from typer.testing import CliRunner
 
 from bgcheck import audit
-from bgcheck.audit import signatures
+from bgcheck.audit import dissemination, signatures
 from bgcheck.cli import app
-from bgcheck.db import session_scope
 from bgcheck.models import AuditEvent, utcnow
-from bgcheck.services import dissemination
-from bgcheck.settings import Settings, get_settings
+from bgcheck.platform.db import session_scope
+from bgcheck.platform.settings import Settings, get_settings
 from bgcheck.vault import Keyring
 from workflow import Role
 

@@ -13,10 +13,10 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from bgcheck import audit
-from bgcheck import worker as background
 from bgcheck.audit import checkpoints, signatures
 from bgcheck.models import AuditCheckpoint, utcnow
-from bgcheck.settings import SettingsError, get_settings, load_settings
+from bgcheck.platform import worker as background
+from bgcheck.platform.settings import SettingsError, get_settings, load_settings
 from bgcheck.vault import Keyring
 
 Tamper = Callable[[Session], AbstractContextManager[None]]

@@ -18,12 +18,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlmodel import Session, col, select
 
-from bgcheck import audit, spreadsheets
+from bgcheck import audit
 from bgcheck.audit import checkpoints, pgstream
 from bgcheck.audit import export as exports
 from bgcheck.audit.chain import HASHED_FIELDS, STORED_FIELDS, canonical_json
-from bgcheck.errors import InvalidInput
 from bgcheck.models import AuditEvent, utcnow
+from bgcheck.platform import spreadsheets
+from bgcheck.platform.errors import InvalidInput
 
 ACTOR = audit.AuditActor.system("tests")
 AUDITOR = audit.AuditActor("user", "auditor-1")

@@ -12,9 +12,9 @@ from sqlalchemy import Engine, text
 from sqlmodel import Session, func, select
 
 from bgcheck import audit
-from bgcheck.db import make_engine, session_scope
 from bgcheck.models import AuditChainHead, AuditEvent
-from bgcheck.settings import Settings
+from bgcheck.platform.db import make_engine, session_scope
+from bgcheck.platform.settings import Settings
 
 Tamper = Callable[[Session], AbstractContextManager[None]]
 ACTOR = audit.AuditActor.user(uuid.UUID(int=7))

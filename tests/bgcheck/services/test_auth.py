@@ -12,9 +12,12 @@ from passlib.context import CryptContext
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from bgcheck import mfa, passwords, throttle, tokens
-from bgcheck.db import session_scope
-from bgcheck.errors import (
+from bgcheck.identity import auth, mfa, passwords, throttle, tokens
+from bgcheck.identity import users as user_service
+from bgcheck.identity.passwords import needs_update
+from bgcheck.models import AuditEvent, LoginThrottle, User, utcnow
+from bgcheck.platform.db import session_scope
+from bgcheck.platform.errors import (
     LoginFailed,
     SecondFactorFailed,
     SecondFactorNotEnrolled,
@@ -22,11 +25,7 @@ from bgcheck.errors import (
     TooManyAttempts,
     Unauthenticated,
 )
-from bgcheck.models import AuditEvent, LoginThrottle, User, utcnow
-from bgcheck.passwords import needs_update
-from bgcheck.services import auth
-from bgcheck.services import users as user_service
-from bgcheck.settings import Settings
+from bgcheck.platform.settings import Settings
 from bgcheck.vault import Keyring
 from workflow import Role
 

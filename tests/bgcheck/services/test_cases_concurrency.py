@@ -8,12 +8,12 @@ from collections import Counter
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from bgcheck.actors import Actor
-from bgcheck.db import session_scope
-from bgcheck.errors import BgcheckError, PreconditionFailed
+from bgcheck.cases import service as case_service
+from bgcheck.identity.actors import Actor
 from bgcheck.models import AuditEvent, Case, utcnow
-from bgcheck.services import cases as case_service
-from bgcheck.settings import Settings
+from bgcheck.platform.db import session_scope
+from bgcheck.platform.errors import BgcheckError, PreconditionFailed
+from bgcheck.platform.settings import Settings
 from workflow import Event, Role
 
 from support.cases import case_context, to_pending_review

@@ -18,12 +18,12 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 from sqlmodel import Session, col, select
 
-from bgcheck.actors import Actor
-from bgcheck.db import session_scope
-from bgcheck.errors import BgcheckError
+from bgcheck.cases import service as case_service
+from bgcheck.identity.actors import Actor
 from bgcheck.models import AuditEvent, Case, utcnow
-from bgcheck.services import cases as case_service
-from bgcheck.settings import Settings
+from bgcheck.platform.db import session_scope
+from bgcheck.platform.errors import BgcheckError
+from bgcheck.platform.settings import Settings
 from workflow import FINAL_STATES, PAYLOADS, Event, Role, State
 
 from support.cases import ASSESSMENT, CASE, CONSENT, IDENTITY, case_context

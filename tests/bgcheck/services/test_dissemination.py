@@ -13,11 +13,11 @@ import pytest
 from sqlmodel import Session, col, select
 
 from bgcheck import audit
-from bgcheck.errors import InvalidInput
+from bgcheck.audit import dissemination
+from bgcheck.audit.dissemination_queries import COLUMNS, DisseminationFilter
 from bgcheck.models import AuditEvent
-from bgcheck.queries.dissemination import COLUMNS, DisseminationFilter
-from bgcheck.services import dissemination
-from bgcheck.settings import Settings
+from bgcheck.platform.errors import InvalidInput
+from bgcheck.platform.settings import Settings
 from workflow import Role
 
 from support.cases import case_context, new_case

@@ -10,14 +10,14 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from bgcheck.db import session_scope
+from bgcheck.cases.service import CaseContext
 from bgcheck.models import AuditEvent, CaseKey, utcnow
-from bgcheck.pii import Vault
-from bgcheck.services import keys as key_service
-from bgcheck.services.cases import CaseContext
-from bgcheck.settings import Settings
+from bgcheck.platform.db import session_scope
+from bgcheck.platform.settings import Settings
 from bgcheck.vault import KeyNotFound, Keyring, rotate_keyring_file, wrap
+from bgcheck.vault import rotation as key_service
 from bgcheck.vault.envelope import DataKey
+from bgcheck.vault.store import Vault
 from workflow import Role
 
 from support.cases import CASE, case_context, new_case, to_pending_review

@@ -11,14 +11,14 @@ import pytest
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
-from bgcheck.actors import Actor
-from bgcheck.db import session_scope
+from bgcheck.cases import service as case_service
+from bgcheck.cases.service import CaseContext
+from bgcheck.identity.actors import Actor
 from bgcheck.models import AuditEvent, Candidate, Case, CaseDocument, CaseKey
-from bgcheck.pii import Contact, Shredded, Vault
-from bgcheck.services import cases as case_service
-from bgcheck.services import retention
-from bgcheck.services.cases import CaseContext
-from bgcheck.settings import Settings, get_settings
+from bgcheck.platform.db import session_scope
+from bgcheck.platform.settings import Settings, get_settings
+from bgcheck.vault import retention
+from bgcheck.vault.store import Contact, Shredded, Vault
 from workflow import Event, Role, State
 
 from support.cases import ASSESSMENT, CONSENT, case_context, invite, new_case, to_pending_review
@@ -265,7 +265,7 @@ def test_the_job_destroys_due_cases_unless_dry_run_is_on(
 
 
 def test_the_job_is_registered() -> None:
-    from bgcheck.worker import registered_jobs
+    from bgcheck.platform.worker import registered_jobs
 
     jobs = {job.name: job for job in registered_jobs()}
     assert jobs[retention.JOB_NAME].every_seconds == 24 * 60 * 60

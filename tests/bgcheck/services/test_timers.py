@@ -6,10 +6,10 @@ from datetime import timedelta
 
 from sqlmodel import Session
 
+from bgcheck.cases import service as case_service
+from bgcheck.cases.timers import sweep
 from bgcheck.models import Case, utcnow
-from bgcheck.services import cases as case_service
-from bgcheck.services.timers import sweep
-from bgcheck.settings import Settings
+from bgcheck.platform.settings import Settings
 from workflow import Event, Role, State
 
 from support.cases import ASSESSMENT, case_context, invite, new_case, to_pending_review

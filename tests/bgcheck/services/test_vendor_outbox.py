@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from bgcheck import worker
-from bgcheck.db import session_scope
+from bgcheck.cases import service as case_service
+from bgcheck.cases.service import CaseContext
 from bgcheck.models import (
     AuditEvent,
     Case,
@@ -29,12 +29,12 @@ from bgcheck.models import (
     VendorWebhook,
     utcnow,
 )
-from bgcheck.services import cases as case_service
-from bgcheck.services import vendor_orders
-from bgcheck.services.cases import CaseContext
-from bgcheck.services.vendor_orders import Desk, poll_quiet_orders, process_due
-from bgcheck.settings import Settings
+from bgcheck.platform import worker
+from bgcheck.platform.db import session_scope
+from bgcheck.platform.settings import Settings
 from bgcheck.vendors import Order, OrderRequest, OrderStatus, VendorError, VendorRejected
+from bgcheck.vendors import orders as vendor_orders
+from bgcheck.vendors.orders import Desk, poll_quiet_orders, process_due
 from bgcheck.vendors.sandbox import SandboxVendor
 from workflow import Event, Role, State
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from bgcheck.settings import load_settings
+from bgcheck.platform.settings import load_settings
 from bgcheck.vendors.base import (
     Order,
     OrderRequest,

@@ -13,7 +13,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from standardwebhooks.webhooks import Webhook
 
-from bgcheck.settings import load_settings
+from bgcheck.platform.settings import load_settings
 from bgcheck.vendors.base import WebhookNotice, WebhookRejected
 from bgcheck.vendors.signatures import (
     TOLERANCE_SECONDS,

@@ -1,0 +1,95 @@
+"""The scheduler's sweep: invitations that ran out, and waiting periods that are over.
+
+Run by the worker every minute (and by the embedded worker inside ``serve``). Deadlines
+were stored when they were set (``invitation_expires_at``, ``adverse_deadline``); the
+sweep compares them with the clock and never recomputes them. Each case is handled in a
+savepoint, so one bad case cannot hold back the others. With several workers on
+PostgreSQL, ``SKIP LOCKED`` hands each case to one of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from bgcheck import audit
+from bgcheck.cases import service as case_service
+from bgcheck.cases.service import CaseContext
+from bgcheck.models import Case, utcnow
+from bgcheck.platform import worker
+from bgcheck.platform.logs import get_logger
+from workflow import Event, State
+
+log = get_logger(__name__)
+SWEEPER = audit.AuditActor.system("scheduler")
+BATCH = 200
+
+
+@dataclass(frozen=True, slots=True)
+class SweepResult:
+    expired: int
+    due: int
+
+
+def sweep(session: Session, ctx: CaseContext, now: datetime) -> SweepResult:
+    expired = 0
+    for case in _locked(
+        session, col(Case.state) == State.AWAITING_CONSENT, col(Case.invitation_expires_at) <= now
+    ):
+        try:
+            with session.begin_nested():
+                case_service.fire_as_system(
+                    session,
+                    ctx,
+                    case_id=case.id,
+                    event=Event.EXPIRE,
+                    body={},
+                    now=now,
+                    who=SWEEPER,
+                )
+            expired += 1
+        except case_service.Refused as refusal:
+            log.warning("could not expire a case", case_id=str(case.id), code=refusal.code.value)
+    due = 0
+    for case in _locked(
+        session,
+        col(Case.state) == State.PRE_ADVERSE_NOTICE,
+        col(Case.adverse_deadline) <= now,
+        col(Case.ready_to_finalize).is_(False),
+    ):
+        case.ready_to_finalize = True
+        case.version += 1
+        case.updated_at = now
+        session.add(case)
+        audit.record(
+            session,
+            SWEEPER,
+            action="case.ready_to_finalize",
+            target=audit.Target.of("case", case.id),
+            data={"open_dispute": case.open_dispute},
+            now=now,
+        )
+        due += 1
+    session.flush()
+    return SweepResult(expired=expired, due=due)
+
+
+def _locked(session: Session, *conditions: sa.ColumnElement[bool]) -> list[Case]:
+    statement = (
+        select(Case)
+        .where(*conditions)
+        .order_by(col(Case.created_at))
+        .limit(BATCH)
+        .with_for_update(skip_locked=True)
+    )
+    return list(session.exec(statement).all())
+
+
+@worker.register("case-timers", every_seconds=60)
+def run(session: Session) -> None:
+    result = sweep(session, case_service.default_context(), utcnow())
+    if result.expired or result.due:
+        log.info("case timers", expired=result.expired, ready_to_finalize=result.due)

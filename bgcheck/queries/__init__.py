@@ -1,1 +1,0 @@
-"""Read-only queries: ``get_``/``list_`` functions, no side effects."""

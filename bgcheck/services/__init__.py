@@ -1,1 +1,0 @@
-"""Domain services: they change state, record audit events, and never commit."""
