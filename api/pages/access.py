@@ -27,8 +27,7 @@ from api.pages.web import (
     render,
 )
 from bgcheck import policy
-from bgcheck.cases import links
-from bgcheck.identity import account_links, approvals
+from bgcheck.identity import account_links, approvals, link_tokens, proposals
 from bgcheck.identity import users as user_service
 from bgcheck.identity.passwords import MIN_LENGTH
 from bgcheck.models import utcnow
@@ -49,7 +48,7 @@ def set_password_form(request: Request, token: str, db: ReadSession) -> Response
 @router.post(account_links.PATH + "{token}")
 def set_password(request: Request, token: str, form: AnyForm, db: DbSession) -> Response:
     sessions = WebSessions.of(request)
-    if not sessions.csrf_ok(PURPOSE, links.token_hash(token), form.get(CSRF_FIELD)):
+    if not sessions.csrf_ok(PURPOSE, link_tokens.token_hash(token), form.get(CSRF_FIELD)):
         raise CsrfRejected(CSRF_MESSAGE)
     _, user = account_links.resolve(db, token, now=utcnow())
     password = str(form.get("password") or "")
@@ -72,7 +71,7 @@ def set_password(request: Request, token: str, form: AnyForm, db: DbSession) -> 
 def _form(
     request: Request, token: str, email: str, *, error: str | None = None, status: int = 200
 ) -> Response:
-    csrf = WebSessions.of(request).csrf(PURPOSE, links.token_hash(token))
+    csrf = WebSessions.of(request).csrf(PURPOSE, link_tokens.token_hash(token))
     context = {"csrf": csrf, "email": email, "error": error, "min_length": MIN_LENGTH}
     return render(request, "set_password.html", context, status=status)
 
@@ -83,7 +82,7 @@ def approvals_page(request: Request, db: ReadSession, actor: PageReader) -> Resp
     policy.require(actor, policy.Action.READ_APPROVALS)
     waiting = [
         (approval, user_service.get_details(db, approval.user_id).user)
-        for approval in approvals.pending(db)
+        for approval in proposals.pending(db)
     ]
     may_decide = bool(policy.granted(actor, policy.Action.APPROVE_ACCESS))
     context = {

@@ -23,7 +23,7 @@ from api.schemas.users import (
     UserCreated,
     UserRead,
 )
-from bgcheck.identity import account_links, approvals, need_to_know
+from bgcheck.identity import account_links, approvals, need_to_know, proposals
 from bgcheck.identity import users as user_service
 from bgcheck.identity.actors import Actor
 from bgcheck.models import Approval, utcnow
@@ -100,7 +100,7 @@ def propose_mfa_reset(user_id: uuid.UUID, db: DbSession, actor: CurrentActor) ->
     """Propose clearing the person's second factor (they enroll again at their next
     sign-in). It happens when a manager other than you approves it."""
     user_service.get_details(db, user_id)  # 404 for an unknown user
-    approval = approvals.propose_mfa_reset(db, actor, user_id=user_id, now=utcnow())
+    approval = proposals.propose_mfa_reset(db, actor, user_id=user_id, now=utcnow())
     return _approval(db, approval)
 
 
@@ -111,7 +111,7 @@ def propose_mfa_reset(user_id: uuid.UUID, db: DbSession, actor: CurrentActor) ->
 )
 def list_approvals(db: ReadSession) -> list[ApprovalRead]:
     """Changes waiting for a manager: roles that read PII, second-factor resets."""
-    return [_approval(db, approval) for approval in approvals.pending(db)]
+    return [_approval(db, approval) for approval in proposals.pending(db)]
 
 
 @router.post(

@@ -5,6 +5,7 @@ that makes the change; see ``trail`` for how appends stay serialized.
 """
 
 from bgcheck.audit.chain import GENESIS_HASH, ChainReport, canonical_json, event_hash
+from bgcheck.audit.folding import record_folded
 from bgcheck.audit.trail import (
     AuditActor,
     AuditDataError,
@@ -25,6 +26,7 @@ __all__ = [
     "event_hash",
     "iter_events",
     "record",
+    "record_folded",
     "verify",
     "verify_signed",
 ]

@@ -34,16 +34,14 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import orjson
 from sqlmodel import Session
 
 from bgcheck.audit.chain import STORED_FIELDS
+from bgcheck.audit.selection import ExportFilters, ExportStats, SeqRange
 from bgcheck.platform.spreadsheets import FORMULA_STARTS
-
-if TYPE_CHECKING:
-    from bgcheck.audit.export import ExportFilters, ExportStats, SeqRange
 
 # Rows per chunk of the stream and of the text; sequence numbers per query, which also
 # bounds the checkpoints held at once.

@@ -8,35 +8,17 @@ link is used up by the one action it exists for (``consume``), while reading sta
 
 from __future__ import annotations
 
-import hashlib
-import re
-import secrets
 import uuid
 from datetime import datetime, timedelta
 from typing import Final
 
 from sqlmodel import Session, col, select
 
+from bgcheck.identity.link_tokens import new_token, token_hash, well_formed
 from bgcheck.models import CandidateLink, LinkPurpose
 from bgcheck.platform.errors import NotFound
 
-TOKEN_BYTES: Final = 32
-_TOKEN_SHAPE: Final = re.compile(r"[A-Za-z0-9_-]{43}")
 INVALID: Final = "this link is invalid, was replaced by a newer one, or has expired"
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode("ascii")).hexdigest()
-
-
-def new_token() -> str:
-    """A link's secret: 256 random bits, URL-safe."""
-    return secrets.token_urlsafe(TOKEN_BYTES)
-
-
-def well_formed(token: str) -> bool:
-    """Shaped like a token we give out (so anything else is refused before any lookup)."""
-    return _TOKEN_SHAPE.fullmatch(token) is not None
 
 
 def issue(

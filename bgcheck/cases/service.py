@@ -16,7 +16,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
 from typing import Any
 
 from sqlmodel import Session, select
@@ -24,6 +23,8 @@ from sqlmodel import Session, select
 from bgcheck import audit, policy
 from bgcheck.audit import dissemination
 from bgcheck.cases import links, notices
+from bgcheck.cases.context import CaseContext as CaseContext
+from bgcheck.cases.context import default_context as default_context
 from bgcheck.identity.actors import Actor
 from bgcheck.models import (
     Candidate,
@@ -36,8 +37,6 @@ from bgcheck.models import (
     UserRole,
 )
 from bgcheck.platform.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
-from bgcheck.platform.settings import Settings, get_settings
-from bgcheck.vault.store import Vault
 from workflow import (
     FINAL_STATES,
     ActorView,
@@ -51,7 +50,6 @@ from workflow import (
     ProposeAdverseBody,
     Refusal,
     Role,
-    Rules,
     VendorAckBody,
     VendorCompleteBody,
     VerifyIdentityBody,
@@ -75,31 +73,6 @@ class Refused(Conflict):
         super().__init__(refusal.reason)
         self.code = refusal.code
         self.errors = refusal.errors
-
-
-@dataclass(frozen=True, slots=True)
-class CaseContext:
-    """What every case operation needs beyond the session: vault, rules, settings."""
-
-    vault: Vault
-    rules: Rules
-    settings: Settings
-
-    @classmethod
-    def from_settings(cls, settings: Settings, vault: Vault) -> CaseContext:
-        rules = Rules(
-            consent_ttl_days=settings.consent_ttl_days,
-            adverse_wait_business_days=settings.adverse_wait_business_days,
-            disclosure_version=settings.disclosure_version,
-        )
-        return cls(vault=vault, rules=rules, settings=settings)
-
-
-@cache
-def default_context() -> CaseContext:
-    """The process's context from the environment (for the worker and the CLI)."""
-    settings = get_settings()
-    return CaseContext.from_settings(settings, Vault.from_settings(settings))
 
 
 @dataclass(frozen=True, slots=True)

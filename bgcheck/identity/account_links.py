@@ -16,7 +16,7 @@ from typing import Final
 from sqlmodel import Session, col, select
 
 from bgcheck import audit
-from bgcheck.cases import links
+from bgcheck.identity import link_tokens
 from bgcheck.identity.passwords import WeakPassword, hash_password
 from bgcheck.models import AccountLink, AccountLinkPurpose, User
 from bgcheck.platform.errors import InvalidInput, NotFound
@@ -37,11 +37,11 @@ def issue(
     if user is None:
         raise NotFound("no such user")
     _revoke_open(session, user_id, now)
-    token = links.new_token()
+    token = link_tokens.new_token()
     link = AccountLink(
         user_id=user_id,
         purpose=AccountLinkPurpose.SET_PASSWORD,
-        token_hash=links.token_hash(token),
+        token_hash=link_tokens.token_hash(token),
         created_by=uuid.UUID(actor.id) if actor.kind == "user" and actor.id else None,
         created_at=now,
         expires_at=now + LIFETIME,
@@ -61,10 +61,10 @@ def issue(
 
 def resolve(session: Session, token: str, *, now: datetime) -> tuple[AccountLink, User]:
     """The live link for ``token`` and its account; NotFound (one message) otherwise."""
-    if not links.well_formed(token):
+    if not link_tokens.well_formed(token):
         raise NotFound(INVALID)
     link = session.exec(
-        select(AccountLink).where(AccountLink.token_hash == links.token_hash(token))
+        select(AccountLink).where(AccountLink.token_hash == link_tokens.token_hash(token))
     ).first()
     if (
         link is None

@@ -526,7 +526,7 @@ def _reserve(
         if not (account_ok and address_ok):
             wait = throttle.wait_time(session, keys, now)
     if wait is not None:
-        ratelimit.record_folded(
+        audit.record_folded(
             session,
             ANONYMOUS,
             action="login.throttled",

@@ -18,7 +18,7 @@ from datetime import date
 from sqlmodel import Session, col, delete, select
 
 from bgcheck import audit, policy
-from bgcheck.identity import approvals
+from bgcheck.identity import proposals
 from bgcheck.identity.actors import Actor
 from bgcheck.identity.passwords import WeakPassword, hash_password
 from bgcheck.models import Department, User, UserDepartment, UserRole, utcnow
@@ -103,7 +103,7 @@ def create_user(
         data={"roles": sorted(granted), "departments": sorted(d.code for d in departments)},
     )
     for role in sorted(roles - granted):
-        approvals.propose_role(session, actor, user_id=user.id, role=role, now=now)
+        proposals.propose_role(session, actor, user_id=user.id, role=role, now=now)
     return user
 
 
@@ -119,7 +119,7 @@ def list_details(session: Session) -> list[UserDetails]:
     roles = _grouped(session.exec(select(UserRole.user_id, UserRole.role)).all())
     proposed = _grouped(
         (approval.user_id, approval.role)
-        for approval in approvals.pending(session)
+        for approval in proposals.pending(session)
         if approval.role is not None
     )
     codes = _grouped(
@@ -151,10 +151,10 @@ def set_roles(
     departments = _departments(session, details.departments)
     _check_hr_has_departments(wanted, departments)
     proposed = (wanted - details.roles) & policy.PII_ROLES if _by_person(actor) else frozenset()
-    approvals.withdraw_roles(session, actor, user_id=user_id, keep=proposed)
+    proposals.withdraw_roles(session, actor, user_id=user_id, keep=proposed)
     apply_roles(session, actor, details, wanted - proposed)
     for role in sorted(proposed):
-        approvals.propose_role(session, actor, user_id=user_id, role=role, now=utcnow())
+        proposals.propose_role(session, actor, user_id=user_id, role=role, now=utcnow())
     return get_details(session, user_id)
 
 
@@ -342,7 +342,7 @@ def _details(session: Session, user: User) -> UserDetails:
         user,
         frozenset(Role(r) for r in roles),
         frozenset(codes),
-        approvals.pending_roles(session, user.id),
+        proposals.pending_roles(session, user.id),
     )
 
 

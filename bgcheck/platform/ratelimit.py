@@ -1,6 +1,6 @@
 """Counting what happens per key in fixed windows, shared by every process through the
 database: searches per user (a limit), and anonymous audit noise folded into one event
-per window (``record_folded``).
+per window (``bgcheck.audit.record_folded``).
 
 A count is one atomic upsert (``INSERT … ON CONFLICT DO UPDATE … RETURNING``), so
 concurrent requests each see their own number and none slips past a limit. Keys are
@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import case, delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
-from bgcheck import audit
 from bgcheck.models import RateCounter, table_of
 
 
@@ -62,28 +59,6 @@ def hit(session: Session, counter_key: str, *, window: timedelta, now: datetime)
     )
     count, started_at, previous = session.execute(statement).one()
     return Count(count, started_at + window, previous)
-
-
-def record_folded(
-    session: Session,
-    who: audit.AuditActor,
-    *,
-    action: str,
-    source: str,
-    data: Mapping[str, Any],
-    window: timedelta,
-    now: datetime,
-) -> None:
-    """Record ``action`` at most once per ``window`` for one ``source`` (an address, a
-    vendor): unauthenticated callers cannot flood the audit trail, and nothing is lost.
-
-    The first event of a window is recorded, with ``folded``: how many more came from the
-    same source in its last window and were counted instead of recorded.
-    """
-    counted = hit(session, key("audit-fold", action, source), window=window, now=now)
-    if counted.count == 1:
-        folded = max(0, counted.previous_count - 1)
-        audit.record(session, who, action=action, data={**data, "folded": folded}, now=now)
 
 
 def purge(session: Session, now: datetime, *, older_than: timedelta) -> None:

@@ -43,7 +43,7 @@ from bgcheck import audit
 from bgcheck.cases import service as case_service
 from bgcheck.cases.service import CaseContext, Refused
 from bgcheck.models import Case, DocumentKind, JobStatus, OutboxJob, VendorWebhook, utcnow
-from bgcheck.platform import ratelimit, worker
+from bgcheck.platform import worker
 from bgcheck.platform.db import session_scope
 from bgcheck.platform.errors import NotFound, Unauthenticated
 from bgcheck.platform.logs import get_logger
@@ -480,7 +480,7 @@ def receive_webhook(
         notice = desk.vendor.verify_webhook(headers, body)
     except WebhookRejected as exc:
         # Anyone can send these: one event per vendor and minute, the rest counted in it.
-        ratelimit.record_folded(
+        audit.record_folded(
             session,
             desk.actor,
             action="vendor.webhook_refused",

@@ -20,7 +20,7 @@ from api.app import create_app
 from bgcheck.audit import AuditActor
 from bgcheck.cases import service as case_service
 from bgcheck.cases.service import CaseContext
-from bgcheck.identity import approvals
+from bgcheck.identity import proposals
 from bgcheck.identity import users as user_service
 from bgcheck.identity.actors import Actor, load_actor
 from bgcheck.models import JobStatus, OutboxJob, utcnow
@@ -140,7 +140,7 @@ class World:
                 display_name="",
                 roles=[Role.REVIEWER],
             )
-            (approval,) = approvals.pending(session, user_id=user.id)
+            (approval,) = proposals.pending(session, user_id=user.id)
             return approval.id
 
     @property

@@ -231,7 +231,7 @@ def recorded_in_code() -> set[str]:
                 ):
                     continue  # a policy action (``policy.Action.REVEAL_PII``), not an event
                 if ast.unparse(value) == "action":
-                    # ``record`` itself, or a helper (``ratelimit.record_folded``), passing
+                    # ``record`` itself, or a helper (``audit.record_folded``), passing
                     # its caller's ``action=`` on: the caller's value is read at its call.
                     continue
                 types |= values(value, where)

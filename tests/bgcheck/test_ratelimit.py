@@ -59,7 +59,7 @@ def test_folded_events_are_recorded_once_per_window_and_counted(db: Session) -> 
     who = audit.AuditActor.system("tests")
 
     def refuse(at: timedelta) -> None:
-        ratelimit.record_folded(
+        audit.record_folded(
             db,
             who,
             action="login.throttled",

@@ -25,7 +25,7 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from bgcheck.audit import AuditActor
-from bgcheck.identity import account_links, approvals, mfa
+from bgcheck.identity import account_links, mfa, proposals
 from bgcheck.identity import users as user_service
 from bgcheck.identity.actors import load_actor
 from bgcheck.models import AuditEvent, User, utcnow
@@ -185,7 +185,7 @@ def test_multi_factor_sign_in_end_to_end(browser: Browser, served: Served, devic
         admin = make_user(session, Role.ADMIN)
         proposer = load_actor(session, admin.id)
         assert proposer is not None
-        approvals.propose_mfa_reset(session, proposer, user_id=served.user_id(email), now=utcnow())
+        proposals.propose_mfa_reset(session, proposer, user_id=served.user_id(email), now=utcnow())
     manager = browser.new_context(base_url=served.base, **VIEWPORTS[device])  # type: ignore[arg-type]
     desk = manager.new_page()
     enroll(desk, served.new_account(f"mfa-manager-{device}", Role.MANAGER), device, "mfa-4-mgr")

@@ -17,7 +17,7 @@ import pytest
 
 from api.pages.web import PageRoute
 from bgcheck.audit import AuditActor
-from bgcheck.identity import account_links, approvals
+from bgcheck.identity import account_links, proposals
 from bgcheck.identity import users as user_service
 from bgcheck.models import utcnow
 from bgcheck.platform.db import session_scope
@@ -103,7 +103,7 @@ def pending_grant(office: Office) -> Request:
             display_name="New Reviewer",
             roles=[Role.REVIEWER],
         )
-        (approval,) = approvals.pending(session, user_id=user.id)
+        (approval,) = proposals.pending(session, user_id=user.id)
         return {"path": {"approval_id": approval.id}, "data": {"decision": "approve"}}
 
 
