@@ -18,6 +18,7 @@ from fastapi.responses import RedirectResponse
 from sqlmodel import Session, select
 
 from api.deps import CaseCtx, DbSession, ReadSession
+from api.errors import status_of
 from api.pages.forms import FormErrors, create_body, event_body, form_errors
 from api.pages.web import (
     PageActor,
@@ -25,7 +26,6 @@ from api.pages.web import (
     PageRoute,
     SignedForm,
     render,
-    status_of,
     templates,
 )
 from api.versions import parse_version

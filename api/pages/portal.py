@@ -20,6 +20,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
 from api.deps import CaseCtx, DbSession, ReadSession
+from api.errors import status_of
 from api.pages.forms import (
     ADDRESS_FIELDS,
     MAX_ADDRESS_ROWS,
@@ -36,7 +37,6 @@ from api.pages.web import (
     CsrfRejected,
     PageRoute,
     WebSessions,
-    status_of,
 )
 from api.pages.web import render as render_page
 from api.routes.portal import portal
