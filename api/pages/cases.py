@@ -94,7 +94,7 @@ ID_TYPES: Final = (
 
 def _departments(session: Session, actor: Actor) -> list[tuple[str, str]]:
     rows = session.exec(select(Department.code, Department.name).order_by(Department.code)).all()
-    if policy.granted(actor, policy.Action.READ_CASE) <= policy.DEPARTMENT_SCOPED:
+    if policy.department_scoped(policy.granted(actor, policy.Action.READ_CASE)):
         return [(code, name) for code, name in rows if code in actor.department_codes]
     return list(rows)
 
