@@ -36,6 +36,7 @@ from bgcheck.platform.errors import (
     Unavailable,
 )
 from bgcheck.platform.logs import get_logger
+from workflow import RefusalCode
 
 PROBLEM_JSON: Final = "application/problem+json"
 TYPE_BASE: Final = "https://bgcheck.example/problems/"
@@ -124,22 +125,34 @@ def problem(request: Request, status: int, **fields: Any) -> JSONResponse:
 
 
 # A workflow refusal's code decides its status: each says something different to a client.
-REFUSAL_STATUS: Final[dict[str, int]] = {
-    "wrong_state": 409,
-    "guard": 409,
-    "forbidden_role": 403,
-    "conflict_of_interest": 403,
-    "not_assigned": 403,
-    "out_of_scope": 404,
-    "invalid_payload": 422,
+REFUSAL_STATUS: Final[dict[RefusalCode, int]] = {
+    RefusalCode.WRONG_STATE: 409,
+    RefusalCode.GUARD: 409,
+    RefusalCode.FORBIDDEN_ROLE: 403,
+    RefusalCode.CONFLICT_OF_INTEREST: 403,
+    RefusalCode.NOT_ASSIGNED: 403,
+    RefusalCode.OUT_OF_SCOPE: 404,
+    RefusalCode.INVALID_PAYLOAD: 422,
 }
+if set(REFUSAL_STATUS) != set(RefusalCode):  # checked on import, like workflow/table.py
+    raise RuntimeError(f"refusal codes without a status: {set(RefusalCode) - set(REFUSAL_STATUS)}")
+
+
+def status_of(exc: BgcheckError) -> int:
+    """The HTTP status of a domain error, for the API and the pages alike.
+
+    A workflow refusal by its code; any other error by the first class of ``STATUS`` it is
+    an instance of; 400 when none fits.
+    """
+    if isinstance(exc, Refused):
+        return REFUSAL_STATUS[exc.code]
+    return next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
 
 
 async def _bgcheck_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, BgcheckError)
-    status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
+    status = status_of(exc)
     if isinstance(exc, Refused):
-        status = REFUSAL_STATUS.get(exc.code, 409)
         extra: dict[str, Any] = {"code": exc.code.value}
         if exc.errors:
             extra["errors"] = [

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Final
+from typing import Final, overload
 
 from bgcheck.identity.actors import Actor
 from bgcheck.platform.errors import Forbidden, NotFound
@@ -141,15 +141,30 @@ def granted(actor: Actor, action: Action) -> frozenset[Role]:
     return frozenset(role for role in actor.roles if action in GRANTS.get(role, frozenset()))
 
 
+def department_scoped(roles: frozenset[Role]) -> bool:
+    """Whether acting through ``roles`` (those granting one action) reaches only the
+    actor's own departments' cases: when no role beyond hr grants it.
+
+    The one statement of the department rule: ``in_scope`` applies it to one case in
+    Python, ``bgcheck.cases.queries.visible_cases`` to every case in SQL.
+    """
+    return roles <= DEPARTMENT_SCOPED
+
+
 def in_scope(actor: Actor, case: CaseScope, roles: frozenset[Role], *, identity: Identity) -> bool:
     """Whether ``case`` is within reach of the actor (whose ``identity`` this is) acting
-    through ``roles``."""
+    through ``roles``: not their own case, and in their departments when
+    ``department_scoped``. ``visible_cases`` is the same rule in SQL (tests/bgcheck/
+    test_scope.py checks that they agree)."""
     if identity.same_person(case.candidate):
         return False  # nobody acts on, or reads, their own background check
-    unscoped = roles - DEPARTMENT_SCOPED
-    return bool(unscoped) or case.department_id in actor.department_ids
+    return not department_scoped(roles) or case.department_id in actor.department_ids
 
 
+@overload
+def may(actor: Actor, action: Action, case: None = None) -> bool: ...
+@overload
+def may(actor: Actor, action: Action, case: CaseScope, *, identity: Identity) -> bool: ...
 def may(
     actor: Actor,
     action: Action,
@@ -159,17 +174,15 @@ def may(
 ) -> bool:
     """Whether a role of the actor grants ``action`` (on ``case``, when one is given).
 
-    With a case, ``identity`` is required: the own-case rule is never skipped by leaving
-    it out.
+    With a case, ``identity`` is required, by the type checker (the overloads) and at run
+    time, whatever the roles: the own-case rule is never skipped by leaving it out.
     """
     roles = granted(actor, action)
-    if not roles:
-        return False
     if case is None:
-        return True
+        return bool(roles)
     if identity is None:
         raise TypeError("may() on a case needs the actor's identity (the own-case rule)")
-    return in_scope(actor, case, roles, identity=identity)
+    return bool(roles) and in_scope(actor, case, roles, identity=identity)
 
 
 def require(actor: Actor, action: Action) -> None:

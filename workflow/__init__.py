@@ -8,13 +8,6 @@ docs/workflow.md.
 from workflow.calendar import add_business_days, is_business_day
 from workflow.decisions import Decision, Refusal, RefusalCode
 from workflow.diagram import mermaid
-from workflow.errors import (
-    IllegalTransition,
-    InvalidPayload,
-    TransitionForbidden,
-    WorkflowError,
-    require,
-)
 from workflow.machine import allowed_events, decide, decide_create, evolve, validate_payload
 from workflow.payloads import (
     AssignBody,
@@ -50,8 +43,6 @@ __all__ = [
     "DisputeBody",
     "Effect",
     "Event",
-    "IllegalTransition",
-    "InvalidPayload",
     "NoteBody",
     "ProposeAdverseBody",
     "ReasonBody",
@@ -62,11 +53,9 @@ __all__ = [
     "Rules",
     "State",
     "Transition",
-    "TransitionForbidden",
     "VendorAckBody",
     "VendorCompleteBody",
     "VerifyIdentityBody",
-    "WorkflowError",
     "add_business_days",
     "allowed_events",
     "decide",
@@ -74,6 +63,5 @@ __all__ = [
     "evolve",
     "is_business_day",
     "mermaid",
-    "require",
     "validate_payload",
 ]

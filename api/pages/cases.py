@@ -18,6 +18,7 @@ from fastapi.responses import RedirectResponse
 from sqlmodel import Session, select
 
 from api.deps import CaseCtx, DbSession, ReadSession
+from api.errors import status_of
 from api.pages.forms import FormErrors, create_body, event_body, form_errors
 from api.pages.web import (
     PageActor,
@@ -25,7 +26,6 @@ from api.pages.web import (
     PageRoute,
     SignedForm,
     render,
-    status_of,
     templates,
 )
 from api.versions import parse_version
@@ -94,7 +94,7 @@ ID_TYPES: Final = (
 
 def _departments(session: Session, actor: Actor) -> list[tuple[str, str]]:
     rows = session.exec(select(Department.code, Department.name).order_by(Department.code)).all()
-    if policy.granted(actor, policy.Action.READ_CASE) <= policy.DEPARTMENT_SCOPED:
+    if policy.department_scoped(policy.granted(actor, policy.Action.READ_CASE)):
         return [(code, name) for code, name in rows if code in actor.department_codes]
     return list(rows)
 

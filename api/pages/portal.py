@@ -4,7 +4,7 @@ First the FCRA disclosure, alone on its page as the FCRA requires; then the
 authorization, the CORI acknowledgement and the personal details with a typed
 signature. Later the same path shows the pre-adverse notice (the report copy, the
 Summary of Rights, the deadline) and a dispute form. What the link allows is the API's
-answer (``api.routes.portal.portal``); the consent and the dispute go through
+answer (``bgcheck.cases.portal.get``, as the API's); the consent and the dispute go through
 ``bgcheck.cases.service.fire_as_candidate``, like the API's.
 
 The token is only ever in the path (the access log records the route template, and
@@ -20,6 +20,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
 from api.deps import CaseCtx, DbSession, ReadSession
+from api.errors import status_of
 from api.pages.forms import (
     ADDRESS_FIELDS,
     MAX_ADDRESS_ROWS,
@@ -36,12 +37,11 @@ from api.pages.web import (
     CsrfRejected,
     PageRoute,
     WebSessions,
-    status_of,
 )
 from api.pages.web import render as render_page
-from api.routes.portal import portal
-from api.schemas.cases import PortalView
+from bgcheck.cases import portal
 from bgcheck.cases import service as case_service
+from bgcheck.cases.portal import PortalSeen
 from bgcheck.models import utcnow
 from bgcheck.platform.errors import BgcheckError, NotFound
 from workflow import Event, State
@@ -71,7 +71,7 @@ def _check(request: Request, token: str, form: Any) -> None:
 
 @router.get("/portal/{token}")
 def portal_page(request: Request, token: str, db: ReadSession, ctx: CaseCtx) -> Response:
-    view = portal(token, db, ctx)
+    view = portal.get(db, ctx, token=token, now=utcnow())
     if view.purpose == "consent":
         if view.authorization_received or view.state is not State.AWAITING_CONSENT:
             return _render(request, token, "portal_done.html", {"view": view})
@@ -82,7 +82,7 @@ def portal_page(request: Request, token: str, db: ReadSession, ctx: CaseCtx) -> 
 def _notice_page(
     request: Request,
     token: str,
-    view: PortalView,
+    view: PortalSeen,
     *,
     errors: FormErrors | None = None,
     statement: str = "",
@@ -99,7 +99,7 @@ def _notice_page(
 
 @router.get("/portal/{token}/authorize")
 def authorize_form(request: Request, token: str, db: ReadSession, ctx: CaseCtx) -> Response:
-    view = portal(token, db, ctx)
+    view = portal.get(db, ctx, token=token, now=utcnow())
     if view.purpose != "consent" or view.state is not State.AWAITING_CONSENT:
         return RedirectResponse(f"/portal/{token}", status_code=303)
     return _consent_page(request, token, view, values={}, rows=3, errors=FormErrors())
@@ -108,7 +108,7 @@ def authorize_form(request: Request, token: str, db: ReadSession, ctx: CaseCtx) 
 def _consent_page(
     request: Request,
     token: str,
-    view: PortalView,
+    view: PortalSeen,
     *,
     values: dict[str, Any],
     rows: int,
@@ -134,7 +134,8 @@ def _consent_page(
 
 @router.post("/portal/{token}/consent")
 def consent(request: Request, token: str, form: AnyForm, db: DbSession, ctx: CaseCtx) -> Response:
-    view = portal(token, db, ctx)  # an unknown or used link: "not found", before anything
+    # An unknown or used link: "not found", before anything.
+    view = portal.get(db, ctx, token=token, now=utcnow())
     _check(request, token, form)
     values = {key: value for key, value in form.items() if key not in NOT_ECHOED}
     rows = address_rows(form)
@@ -173,7 +174,7 @@ def _consent_field(loc: list[Any], rows: list[int]) -> str:
 
 @router.post("/portal/{token}/dispute")
 def dispute(request: Request, token: str, form: AnyForm, db: DbSession, ctx: CaseCtx) -> Response:
-    view = portal(token, db, ctx)
+    view = portal.get(db, ctx, token=token, now=utcnow())
     _check(request, token, form)
     statement = text(form, "statement")
     try:
@@ -192,7 +193,7 @@ def dispute(request: Request, token: str, form: AnyForm, db: DbSession, ctx: Cas
         return _notice_page(
             request,
             token,
-            portal(token, db, ctx),
+            portal.get(db, ctx, token=token, now=utcnow()),
             errors=form_errors(exc),
             statement=statement or "",
             status=status_of(exc),

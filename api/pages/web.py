@@ -46,20 +46,14 @@ from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 
 from api.deps import DbSession, ReadSession
-from api.errors import REFUSAL_STATUS
+from api.errors import status_of
 from bgcheck import policy
-from bgcheck.cases.service import Refused
 from bgcheck.identity import auth, revocations, tokens
 from bgcheck.identity.actors import Actor
 from bgcheck.models import utcnow
 from bgcheck.platform.errors import (
     BgcheckError,
-    Conflict,
     Forbidden,
-    InvalidInput,
-    NotFound,
-    PreconditionFailed,
-    TooManyAttempts,
     Unauthenticated,
 )
 from bgcheck.platform.logs import get_logger
@@ -456,14 +450,6 @@ AnyForm = Annotated[FormData, Depends(read_form)]
 
 # -- errors and headers --------------------------------------------------------------------
 
-ERROR_STATUS: Final[dict[type[BgcheckError], int]] = {
-    NotFound: 404,
-    Forbidden: 403,
-    PreconditionFailed: 412,
-    Conflict: 409,
-    InvalidInput: 422,
-    TooManyAttempts: 429,
-}
 ERROR_TITLES: Final = {
     400: "That request was not understood",
     403: "Not allowed",
@@ -489,13 +475,6 @@ def error_page(request: Request, status: int, message: str) -> HTMLResponse:
         status=status,
         actor=getattr(request.state, "page_actor", None),
     )
-
-
-def status_of(exc: BgcheckError) -> int:
-    """The status the API gives the same error (a workflow refusal by its code)."""
-    if isinstance(exc, Refused):
-        return REFUSAL_STATUS.get(exc.code, 409)
-    return next((code for cls, code in ERROR_STATUS.items() if isinstance(exc, cls)), 400)
 
 
 class PageRoute(APIRoute):

@@ -1,4 +1,5 @@
-"""Listing cases a caller may see: filters, an exact-match key, keyset (cursor) pages."""
+"""The cases a caller may see (``visible_cases``, the one scope query) and pages of them:
+filters, an exact-match key, keyset (cursor) pages."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Final
 
-from sqlalchemy import or_
+from sqlalchemy import false, or_
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -74,9 +75,7 @@ def list_cases(
     if not policy.granted(actor, policy.Action.READ_CASE):
         return [], None
     limit = max(1, min(limit, MAX_PAGE))
-    statement = select(Case)
-    if policy.granted(actor, policy.Action.READ_CASE) <= policy.DEPARTMENT_SCOPED:
-        statement = statement.where(col(Case.department_id).in_(actor.department_ids))
+    statement = visible_cases(actor, identity=vault.actor_identity(actor))
     if filters.state is not None:
         statement = statement.where(Case.state == filters.state)
     if filters.department:
@@ -93,9 +92,6 @@ def list_cases(
         statement = statement.join(Candidate, col(Candidate.case_id) == col(Case.id)).where(
             col(SEARCH_COLUMNS[filters.key.by]) == filters.key.index
         )
-    # Nobody sees their own background check, not even in a list.
-    if (own := own_cases(vault.actor_identity(actor))) is not None:
-        statement = statement.where(col(Case.id).not_in(own))
 
     order = (col(Case.created_at), col(Case.id))
     if cursor:
@@ -116,6 +112,26 @@ def list_cases(
     rows = session.exec(statement).all()
     next_cursor = _encode(rows[limit - 1]) if len(rows) > limit else None
     return rows[:limit], next_cursor
+
+
+def visible_cases(
+    actor: Actor, *, identity: Identity, action: policy.Action = policy.Action.READ_CASE
+) -> SelectOfScalar[Case]:
+    """The cases ``actor`` (whose ``identity`` this is) may reach for ``action``, as a
+    statement to narrow further: ``policy.may`` on every case at once, in SQL.
+
+    No role granting the action: no case. Department-scoped (``policy.department_scoped``):
+    only the actor's departments' cases. Never the actor's own case, not even in a list.
+    """
+    roles = policy.granted(actor, action)
+    statement = select(Case)
+    if not roles:
+        return statement.where(false())
+    if policy.department_scoped(roles):
+        statement = statement.where(col(Case.department_id).in_(actor.department_ids))
+    if (own := own_cases(identity)) is not None:
+        statement = statement.where(col(Case.id).not_in(own))
+    return statement
 
 
 def own_cases(identity: Identity) -> SelectOfScalar[uuid.UUID] | None:
