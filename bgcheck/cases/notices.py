@@ -7,15 +7,13 @@ not depend on the case live here, versioned with the code.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from sqlmodel import Session
 
+from bgcheck.cases.context import CaseContext
 from bgcheck.models import Case, DocumentKind
 from workflow import Decision
-
-if TYPE_CHECKING:
-    from bgcheck.cases.service import CaseContext
 
 SUMMARY_OF_RIGHTS: Final = (
     "A Summary of Your Rights Under the Fair Credit Reporting Act (CFPB form, "
