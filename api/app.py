@@ -19,7 +19,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from api import errors, openapi, pages
 from api.middleware import BodySizeLimit, NoStore, RequestContext
 from api.routes import audit, auth, cases, health, portal, users, vendors
-from bgcheck.cases.service import CaseContext
+from bgcheck.cases.context import CaseContext
 from bgcheck.identity.auth import AuthConfig
 from bgcheck.platform import worker
 from bgcheck.platform.db import make_engine

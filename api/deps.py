@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from bgcheck import policy
-from bgcheck.cases.service import CaseContext
+from bgcheck.cases.context import CaseContext
 from bgcheck.identity import auth
 from bgcheck.identity.actors import Actor
 from bgcheck.models import utcnow

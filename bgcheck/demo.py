@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 
 from bgcheck import audit
 from bgcheck.cases import service as case_service
-from bgcheck.cases.service import CaseContext
+from bgcheck.cases.context import CaseContext
 from bgcheck.identity import mfa
 from bgcheck.identity import users as user_service
 from bgcheck.identity.actors import Actor, load_actor

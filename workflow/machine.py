@@ -28,6 +28,7 @@ from pydantic import BaseModel, ValidationError
 
 from workflow.calendar import add_business_days
 from workflow.decisions import Decision, Refusal, RefusalCode
+from workflow.effects import changes
 from workflow.guards import Context, same_email, when
 from workflow.payloads import AssignBody, Body, CreateBody
 from workflow.states import STAFF_ROLES, Effect, Event, Role, State
@@ -226,30 +227,9 @@ def allowed_events(
 def evolve(case: CaseView, decision: Decision) -> CaseView:
     """The case as the guards will see it once ``decision`` is applied.
 
-    The reference for what each effect changes in the fields of ``CaseView``; the
-    service stores the same values in its row.
+    The field changes come from ``workflow.effects.CHANGES``; the service stores the same
+    values in its row.
     """
     if decision.from_state is not case.state:
         raise ValueError(f"the decision was made for `{decision.from_state}`, not `{case.state}`")
-    changes: dict[str, Any] = {"state": decision.to_state}
-    for effect in decision.effects:
-        match effect:
-            case Effect.ISSUE_INVITATION:
-                changes["invitation_expires_at"] = decision.invitation_expires_at
-            case Effect.RECORD_CONSENT:
-                changes["consent_at"] = decision.at
-            case Effect.RECORD_IDENTITY_VERIFICATION:
-                changes["identity_verified_at"] = decision.at
-            case Effect.RECORD_ASSIGNMENT:
-                changes["assigned_to"] = decision.assignee
-            case Effect.RECORD_ASSESSMENT:
-                changes["proposed_by"] = decision.actor_id
-            case Effect.START_WAITING_PERIOD:
-                changes["adverse_deadline"] = decision.adverse_deadline
-            case Effect.WITHDRAW_PROPOSAL:
-                changes |= {"proposed_by": None, "adverse_deadline": None}
-            case Effect.RECORD_DISPUTE:
-                changes["open_dispute"] = True
-            case Effect.CLOSE_DISPUTE:
-                changes["open_dispute"] = False
-    return replace(case, **changes)
+    return replace(case, **changes(decision))

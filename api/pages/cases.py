@@ -33,8 +33,8 @@ from bgcheck import policy
 from bgcheck.cases import reports
 from bgcheck.cases import service as case_service
 from bgcheck.cases import views as case_views
+from bgcheck.cases.context import CaseContext
 from bgcheck.cases.queries import CaseFilter
-from bgcheck.cases.service import CaseContext
 from bgcheck.identity.actors import Actor
 from bgcheck.models import Department, utcnow
 from bgcheck.platform.errors import BgcheckError, InvalidInput, NotFound

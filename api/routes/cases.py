@@ -38,8 +38,8 @@ from bgcheck.cases import idempotency, reports
 from bgcheck.cases import search as search_service
 from bgcheck.cases import service as case_service
 from bgcheck.cases import views as case_views
+from bgcheck.cases.context import CaseContext
 from bgcheck.cases.queries import CaseFilter
-from bgcheck.cases.service import CaseContext
 from bgcheck.identity.actors import Actor
 from bgcheck.models import utcnow
 from bgcheck.platform.errors import InvalidInput

@@ -15,7 +15,7 @@ from sqlmodel import Session
 from bgcheck import audit, policy
 from bgcheck.audit import dissemination
 from bgcheck.cases import service as case_service
-from bgcheck.cases.service import CaseContext
+from bgcheck.cases.context import CaseContext
 from bgcheck.identity.actors import Actor
 from bgcheck.models import DocumentKind
 from bgcheck.platform.errors import NotFound

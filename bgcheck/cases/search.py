@@ -16,8 +16,8 @@ from sqlmodel import Session
 
 from bgcheck import audit, policy
 from bgcheck.cases import views as case_views
+from bgcheck.cases.context import CaseContext
 from bgcheck.cases.queries import CaseFilter, SearchBy, SearchKey
-from bgcheck.cases.service import CaseContext
 from bgcheck.identity.actors import Actor
 from bgcheck.platform import ratelimit
 from bgcheck.platform.errors import Forbidden, InvalidInput, TooManyAttempts

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, select
 
 from bgcheck import audit, policy
-from bgcheck.audit import dissemination
-from bgcheck.cases import links, notices
+from bgcheck.cases import effects, links
 from bgcheck.cases.context import CaseContext as CaseContext
 from bgcheck.cases.context import default_context as default_context
 from bgcheck.identity.actors import Actor
@@ -30,29 +29,18 @@ from bgcheck.models import (
     Candidate,
     Case,
     Department,
-    DocumentKind,
     LinkPurpose,
-    OutboxJob,
-    User,
-    UserRole,
 )
 from bgcheck.platform.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
 from workflow import (
     FINAL_STATES,
     ActorView,
     CaseView,
-    ConsentBody,
     CreateBody,
     Decision,
-    DisputeBody,
-    Effect,
     Event,
-    ProposeAdverseBody,
     Refusal,
     Role,
-    VendorAckBody,
-    VendorCompleteBody,
-    VerifyIdentityBody,
     allowed_events,
     decide,
     decide_create,
@@ -60,10 +48,6 @@ from workflow import (
 
 CANDIDATE = ActorView(id="candidate", email=None, roles=frozenset({Role.CANDIDATE}))
 SYSTEM = ActorView(id="system", email=None, roles=frozenset({Role.SYSTEM}))
-REVIEW_ROLES = frozenset({Role.REVIEWER, Role.MANAGER})
-# Notice links stay readable at least this long: the final notice promises a free copy
-# of the report within 60 days.
-NOTICE_LINK_LIFETIME = timedelta(days=60)
 
 
 class Refused(Conflict):
@@ -311,87 +295,10 @@ def _apply(
     *,
     actor_id: uuid.UUID | None,
 ) -> Outcome:
-    token = None
-    payload = decision.payload
-    now = decision.at
-    for effect in decision.effects:
-        match effect:
-            case Effect.ISSUE_INVITATION:
-                assert decision.invitation_expires_at is not None
-                case.invitation_expires_at = decision.invitation_expires_at
-                _, token = links.issue(
-                    session,
-                    case_id=case.id,
-                    purpose=LinkPurpose.CONSENT,
-                    now=now,
-                    lifetime=decision.invitation_expires_at - now,
-                )
-            case Effect.RECORD_CONSENT:
-                assert isinstance(payload, ConsentBody)
-                _store_consent(session, ctx, case, payload)
-                case.consent_at = now
-                case.disclosure_version = payload.disclosure_version
-            case Effect.RECORD_IDENTITY_VERIFICATION:
-                assert isinstance(payload, VerifyIdentityBody)
-                ctx.vault.add_document(
-                    session,
-                    case.id,
-                    DocumentKind.IDENTITY,
-                    {**payload.model_dump(mode="json"), "verified_by": str(actor_id)},
-                )
-                case.identity_verified_at = now
-                case.identity_verified_by = actor_id
-            case Effect.QUEUE_VENDOR_ORDER:
-                _queue(session, case, "vendor_order", now)
-            case Effect.RECORD_VENDOR_STATUS:
-                assert isinstance(payload, VendorAckBody)
-                case.vendor_reference = payload.vendor_reference or case.vendor_reference
-                case.vendor_status = payload.vendor_status or "in_progress"
-            case Effect.STORE_REPORT:
-                assert isinstance(payload, VendorCompleteBody)
-                case.vendor_reference = payload.vendor_reference or case.vendor_reference
-                case.vendor_status = "complete"
-                case.vendor_result = payload.result
-            case Effect.RECORD_ASSIGNMENT:
-                case.assigned_to = _reviewer(session, ctx, case, decision.assignee)
-            case Effect.RECORD_ASSESSMENT:
-                assert isinstance(payload, ProposeAdverseBody)
-                ctx.vault.add_document(
-                    session, case.id, DocumentKind.ASSESSMENT, payload.model_dump(mode="json")
-                )
-                case.proposed_by = actor_id
-            case Effect.ISSUE_PRE_ADVERSE_NOTICE:
-                token = _issue_notice(
-                    session, ctx, case, DocumentKind.PRE_ADVERSE_NOTICE, decision, who
-                )
-            case Effect.START_WAITING_PERIOD:
-                case.adverse_deadline = decision.adverse_deadline
-                case.ready_to_finalize = False
-            case Effect.WITHDRAW_PROPOSAL:
-                case.proposed_by = None
-                case.adverse_deadline = None
-                case.ready_to_finalize = False
-            case Effect.RECORD_DISPUTE:
-                assert isinstance(payload, DisputeBody)
-                ctx.vault.add_document(
-                    session, case.id, DocumentKind.DISPUTE, payload.model_dump(mode="json")
-                )
-                case.open_dispute = True
-            case Effect.REQUEST_REINVESTIGATION:
-                _queue(session, case, "vendor_reinvestigation", now, per_change=True)
-            case Effect.CLOSE_DISPUTE:
-                case.open_dispute = False
-            case Effect.ISSUE_FINAL_NOTICE:
-                token = _issue_notice(session, ctx, case, DocumentKind.FINAL_NOTICE, decision, who)
-            case Effect.CANCEL_VENDOR_ORDER:
-                _queue(session, case, "vendor_cancel", now)
-            case Effect.REVOKE_PORTAL_LINKS:
-                links.revoke_all(session, case_id=case.id, now=now)
-            case Effect.CLOSE_CASE:
-                case.decided_at = now
+    token = effects.apply(session, ctx, case, decision, who, actor_id=actor_id)
     case.state = decision.to_state
     case.version += 1
-    case.updated_at = now
+    case.updated_at = decision.at
     session.add(case)
     session.flush()
     _record(session, who, case, decision)
@@ -407,86 +314,3 @@ def _record(session: Session, who: audit.AuditActor, case: Case, decision: Decis
         data=dict(decision.audit_data),
         now=decision.at,
     )
-
-
-def _store_consent(session: Session, ctx: CaseContext, case: Case, body: ConsentBody) -> None:
-    details = body.model_dump(
-        mode="json", exclude={"given_name", "family_name", "date_of_birth", "ssn"}
-    )
-    ctx.vault.store_details(
-        session,
-        ctx.vault.key(session, case.id),
-        case.id,
-        given_name=body.given_name,
-        family_name=body.family_name,
-        date_of_birth=body.date_of_birth,
-        ssn=body.ssn,
-        details=details,
-    )
-
-
-def _queue(
-    session: Session, case: Case, kind: str, now: datetime, *, per_change: bool = False
-) -> None:
-    # The key doubles as the vendor's idempotency key: one order and one cancel per case;
-    # a reinvestigation per dispute (``per_change``: keyed by the version it came from).
-    key = f"{kind}:{case.id}:{case.version}" if per_change else f"{kind}:{case.id}"
-    if session.exec(select(OutboxJob).where(OutboxJob.idempotency_key == key)).first() is None:
-        session.add(
-            OutboxJob(
-                case_id=case.id, kind=kind, idempotency_key=key, created_at=now, available_at=now
-            )
-        )
-
-
-def _reviewer(session: Session, ctx: CaseContext, case: Case, assignee: str | None) -> uuid.UUID:
-    """A user id or email naming an active reviewer or manager who is not the candidate."""
-    if not assignee:
-        raise InvalidInput("assignee: required")
-    try:
-        user = session.get(User, uuid.UUID(assignee))
-    except ValueError:
-        user = session.exec(select(User).where(User.email == assignee.strip().lower())).first()
-    roles = (
-        set(session.exec(select(UserRole.role).where(UserRole.user_id == user.id)).all())
-        if user
-        else set()
-    )
-    if user is None or not user.is_active or not roles & REVIEW_ROLES:
-        raise InvalidInput("assignee: not an active reviewer or manager")
-    # The workflow sees no candidate email (see ``view``); the blind indexes do the check.
-    if ctx.vault.actor_identity(user).same_person(scope(session, ctx, case).candidate):
-        raise InvalidInput("assignee: the candidate of this case cannot review it")
-    return user.id
-
-
-def _issue_notice(
-    session: Session,
-    ctx: CaseContext,
-    case: Case,
-    kind: DocumentKind,
-    decision: Decision,
-    who: audit.AuditActor,
-) -> str:
-    """Store the notice (sealed), give the candidate a link to it, log the dissemination."""
-    content = notices.render(session, ctx, case, kind, decision)
-    ctx.vault.add_document(session, case.id, kind, content)
-    dissemination.record(
-        session,
-        who,
-        case_id=case.id,
-        recipient="candidate",
-        relationship="subject of the record",
-        purpose=f"FCRA {kind.value.replace('_', ' ')} to the candidate",
-        what=kind.value,
-        now=decision.at,
-    )
-    lifetime = (decision.adverse_deadline or decision.at) - decision.at
-    _, token = links.issue(
-        session,
-        case_id=case.id,
-        purpose=LinkPurpose.NOTICE,
-        now=decision.at,
-        lifetime=max(lifetime, NOTICE_LINK_LIFETIME),
-    )
-    return token

@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 
 from bgcheck import audit
 from bgcheck.cases import service as case_service
-from bgcheck.cases.service import CaseContext
+from bgcheck.cases.context import CaseContext
 from bgcheck.models import Case, utcnow
 from bgcheck.platform import worker
 from bgcheck.platform.logs import get_logger

@@ -17,8 +17,8 @@ from bgcheck import audit, policy
 from bgcheck.audit import dissemination
 from bgcheck.audit.queries import list_case_history
 from bgcheck.cases import service as case_service
+from bgcheck.cases.context import CaseContext
 from bgcheck.cases.queries import CaseFilter, list_cases, preload
-from bgcheck.cases.service import CaseContext
 from bgcheck.identity.actors import Actor
 from bgcheck.models import Case, DocumentKind
 from bgcheck.vault.store import Contact

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from bgcheck import demo as demo_data
-from bgcheck.cases.service import CaseContext
+from bgcheck.cases.context import CaseContext
 from bgcheck.cli.common import CLI_ACTOR, database, fail, settings
 from bgcheck.identity import mfa
 from bgcheck.models import utcnow

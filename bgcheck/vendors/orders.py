@@ -41,7 +41,8 @@ from sqlmodel import Session, col, select
 
 from bgcheck import audit
 from bgcheck.cases import service as case_service
-from bgcheck.cases.service import CaseContext, Refused
+from bgcheck.cases.context import CaseContext
+from bgcheck.cases.service import Refused
 from bgcheck.models import Case, DocumentKind, JobStatus, OutboxJob, VendorWebhook, utcnow
 from bgcheck.platform import worker
 from bgcheck.platform.db import session_scope
