@@ -67,11 +67,6 @@ class Candidate(SQLModel, table=True):
     # Sealed JSON: given and family name, email, the SSN's last four digits (what hr and a
     # list page show), one value so that a page of 50 opens 50 values, not 200.
     contact: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
-    # The same four, one column each, as written before migration 0009 (None since).
-    given_name: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
-    family_name: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
-    email: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
-    ssn_last4: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
     details: bytes | None = Field(
         default=None,
         sa_type=sa.LargeBinary,

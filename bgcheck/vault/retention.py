@@ -49,10 +49,6 @@ PURGER: Final = audit.AuditActor.system("retention")
 
 _SEALED_COLUMNS: Final = (
     "contact",
-    "given_name",
-    "family_name",
-    "email",
-    "ssn_last4",
     "details",
     "email_index",
     "mailbox_index",

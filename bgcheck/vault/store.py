@@ -48,7 +48,6 @@ from bgcheck.vault import (
     ssn_last4,
     unseal_json,
     unseal_json_many,
-    unseal_texts,
     unwrap_stored,
     wrap,
 )
@@ -253,18 +252,16 @@ class Vault:
 
     @staticmethod
     def _store(dek: DataKey, row: Candidate, contact: Contact) -> None:
-        """The contact as one sealed value (one AES-GCM operation to read, not four); the
-        columns of one field each, from before migration 0009, are emptied."""
+        """The contact as one sealed value: one AES-GCM operation to read, not four."""
         fields = {name: getattr(contact, name) for name in CONTACT_FIELDS}
         row.contact = seal_json(dek, fields, table=CANDIDATES, column="contact", row_id=row.case_id)
-        row.given_name = row.family_name = row.email = row.ssn_last4 = None
 
-    def _row_contact(self, dek: DataKey, row: Candidate) -> Contact:
-        return self._contact(
-            row.case_id,
-            dek,
-            row.contact,
-            (row.given_name, row.family_name, row.email, row.ssn_last4),
+    @staticmethod
+    def _row_contact(dek: DataKey, row: Candidate) -> Contact:
+        if row.contact is None:
+            return NO_CONTACT
+        return _contact_of(
+            unseal_json(dek, row.contact, table=CANDIDATES, column="contact", row_id=row.case_id)
         )
 
     def contact(self, session: Session, case_id: uuid.UUID, dek: DataKey | None = None) -> Contact:
@@ -279,9 +276,8 @@ class Vault:
     ) -> dict[uuid.UUID, Contact]:
         """The contacts of many cases in one query (a list page): no query per case.
 
-        One round trip (``_CONTACTS_OF``; a second only for contacts written before
-        migration 0009) plus one AES-GCM operation per case, with the keys unwrapped for
-        an earlier read taken from the key cache (see bench/vault.py).
+        One round trip (``_CONTACTS_OF``) plus one AES-GCM operation per case, with the
+        keys unwrapped for an earlier read taken from the key cache (see bench/vault.py).
         """
         found = dict.fromkeys(case_ids, NO_CONTACT)
         if not found:
@@ -292,13 +288,9 @@ class Vault:
         else:
             rows = session.execute(_CONTACTS_OF, {"case_ids": ids})
         readable = []  # (case id, wrapped key, sealed contact)
-        before_0009 = []  # cases whose contact is still in four columns (a second query)
         for case_id, contact, wrapped in rows:
-            if wrapped is None:
-                continue  # shredded: the fields are unreadable (and nulled by retention)
-            if contact is None:
-                before_0009.append(case_id)
-            else:
+            # No key: shredded, the fields are unreadable (and nulled by retention).
+            if wrapped is not None and contact is not None:
                 readable.append((case_id, wrapped, contact))
         cached = self.key_cache.get_many((case_id, wrapped) for case_id, wrapped, _ in readable)
         unwrapped = []
@@ -312,43 +304,7 @@ class Vault:
         opened = unseal_json_many(sealed, table=CANDIDATES, column="contact")
         for (_, _, case_id), fields in zip(sealed, opened, strict=True):
             found[case_id] = _contact_of(fields)
-        if before_0009:
-            found.update(self._contacts_before_0009(session, before_0009))
         return found
-
-    def _contacts_before_0009(
-        self, session: Session, case_ids: list[uuid.UUID]
-    ) -> dict[uuid.UUID, Contact]:
-        """Contacts written before migration 0009, one column per field: read apart, as
-        selecting four more columns for every row cost a list page a tenth of the vault."""
-        found = {}
-        for case_id, given_name, family_name, email, last4, wrapped in session.execute(
-            _CONTACTS_BEFORE_0009, {"case_ids": case_ids}
-        ):
-            legacy = (given_name, family_name, email, last4)
-            # wrapped: shredded since the first query (on PostgreSQL, a purge in between).
-            if wrapped is not None and legacy != (None, None, None, None):
-                found[case_id] = self._contact(
-                    case_id, self._unwrap(wrapped, case_id), None, legacy
-                )
-        return found
-
-    @staticmethod
-    def _contact(
-        case_id: uuid.UUID,
-        dek: DataKey,
-        contact: bytes | None,
-        legacy: tuple[bytes | None, bytes | None, bytes | None, bytes | None],
-    ) -> Contact:
-        """``contact`` opened, or else the four columns that held it before migration 0009."""
-        if contact is not None:
-            return _contact_of(
-                unseal_json(dek, contact, table=CANDIDATES, column="contact", row_id=case_id)
-            )
-        columns = unseal_texts(
-            dek, dict(zip(CONTACT_FIELDS, legacy, strict=True)), table=CANDIDATES, row_id=case_id
-        )
-        return Contact(*(columns[name] for name in CONTACT_FIELDS))
 
     def details(self, session: Session, case_id: uuid.UUID) -> dict[str, Any]:
         """Everything the candidate gave: for the audited reveal only."""
@@ -463,9 +419,8 @@ def _actor_identity(root_key: bytes, email: str, ssn: str | None, name_dob: str 
         return Identity(ssn=ssn, name_dob=name_dob)
 
 
-def _contacts_statements() -> tuple[sa.Select[Any], sa.Select[Any], sa.Select[Any]]:
-    """What ``Vault.contacts`` runs, for one case, for many, and for the contacts kept in
-    four columns before migration 0009: built once per process.
+def _contacts_statements() -> tuple[sa.Select[Any], sa.Select[Any]]:
+    """What ``Vault.contacts`` runs, for one case and for many: built once per process.
 
     Building the select, and its cache key from a page's 50 literal ids, cost as much as
     running it; the ids are bound at execution instead (an expanding IN). Core columns, not
@@ -475,23 +430,14 @@ def _contacts_statements() -> tuple[sa.Select[Any], sa.Select[Any], sa.Select[An
     candidates, keys = table_of(Candidate), table_of(CaseKey)
     joined = candidates.outerjoin(keys, keys.c.case_id == candidates.c.case_id)
     statement = sa.select(candidates.c.case_id, candidates.c.contact, keys.c.wrapped)
-    before_0009 = sa.select(
-        candidates.c.case_id,
-        candidates.c.given_name,
-        candidates.c.family_name,
-        candidates.c.email,
-        candidates.c.ssn_last4,
-        keys.c.wrapped,
-    )
     many = candidates.c.case_id.in_(sa.bindparam("case_ids", expanding=True))
     return (
         statement.select_from(joined).where(candidates.c.case_id == sa.bindparam("case_id")),
         statement.select_from(joined).where(many),
-        before_0009.select_from(joined).where(many),
     )
 
 
-_CONTACT_OF, _CONTACTS_OF, _CONTACTS_BEFORE_0009 = _contacts_statements()
+_CONTACT_OF, _CONTACTS_OF = _contacts_statements()
 
 
 def forget_keys(case_ids: Iterable[uuid.UUID]) -> None:

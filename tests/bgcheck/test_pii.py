@@ -25,7 +25,6 @@ from bgcheck.vault import (
     mailbox_index,
     rewrap,
     rotate_keyring_file,
-    seal,
     seal_json,
 )
 from bgcheck.vault.store import CANDIDATES, NO_CONTACT, Contact, Shredded, Vault, forget_keys
@@ -219,7 +218,6 @@ def test_the_contact_is_one_sealed_value_bound_to_its_row(db: Session, ctx: Case
     row = db.get(Candidate, first)
     assert row is not None
     assert row.contact is not None
-    assert (row.given_name, row.family_name, row.email, row.ssn_last4) == (None,) * 4
     assert CASE["candidate"]["email"].encode() not in row.contact  # type: ignore[index]
     other = db.get(Candidate, second)
     assert other is not None
@@ -250,44 +248,6 @@ def test_a_contact_field_that_is_not_text_is_refused(
         ctx.vault.contacts(db, [case_id, uuid.uuid4()])
     with pytest.raises(DecryptionError, match="not text"):
         ctx.vault.contact(db, case_id)
-
-
-def test_a_contact_stored_before_migration_0009_is_still_read(
-    db: Session, ctx: CaseContext
-) -> None:
-    """Four columns of one field each, as cases written before kept them."""
-    hr = make_actor(db, Role.HR)
-    case_id = new_case(db, ctx, hr, utcnow())
-    dek = ctx.vault.key(db, case_id)
-    row = db.get(Candidate, case_id)
-    assert row is not None
-    values = {**CASE["candidate"], "ssn_last4": "6789"}  # type: ignore[dict-item]
-    for column, value in values.items():
-        setattr(row, column, seal(dek, value, table=CANDIDATES, column=column, row_id=case_id))
-    row.contact = None
-    db.add(row)
-    db.flush()
-    db.expire_all()
-    legacy = Contact(**values)
-    newer = new_case(db, ctx, hr, utcnow())
-    unknown = uuid.uuid4()
-    # A page mixing both kinds, and a case it does not know, whatever the cache holds.
-    for _ in range(2):
-        page = ctx.vault.contacts(db, [case_id, newer, unknown])
-        assert page == {case_id: legacy, newer: EXPECTED, unknown: NO_CONTACT}
-    assert ctx.vault.contact(db, case_id) == legacy
-    # The next write moves it into the one sealed value, keeping what it did not change.
-    ctx.vault.store_contact(
-        db, dek, case_id, given_name="Robin", family_name="Moved", email="robin@example.org"
-    )
-    db.flush()
-    db.expire_all()
-    moved = Contact("Robin", "Moved", "robin@example.org", "6789")
-    assert ctx.vault.contact(db, case_id) == moved
-    row = db.get(Candidate, case_id)
-    assert row is not None
-    assert row.contact is not None
-    assert row.given_name is None
 
 
 def test_consent_adds_the_ssn_digits_and_keeps_the_email(db: Session, ctx: CaseContext) -> None:
