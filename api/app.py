@@ -19,6 +19,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from api import errors, openapi, pages
 from api.middleware import BodySizeLimit, NoStore, RequestContext
 from api.routes import audit, auth, cases, health, portal, users, vendors
+from bgcheck import jobs
 from bgcheck.cases.context import CaseContext
 from bgcheck.identity.auth import AuthConfig
 from bgcheck.platform import worker
@@ -49,7 +50,10 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop = threading.Event()
         embedded = threading.Thread(
-            target=worker.run, args=(engine, stop), name="embedded-worker", daemon=True
+            target=worker.run,
+            args=(engine, stop, jobs.PERIODIC),
+            name="embedded-worker",
+            daemon=True,
         )
         if settings.run_embedded_worker:
             embedded.start()

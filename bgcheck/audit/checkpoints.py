@@ -27,7 +27,6 @@ from bgcheck.models import AuditChainHead, AuditCheckpoint, AuditEvent, utcnow
 from bgcheck.platform.errors import BgcheckError
 from bgcheck.platform.logs import get_logger
 from bgcheck.platform.settings import get_settings
-from bgcheck.platform.worker import register
 from bgcheck.vault.loading import load_keyring
 
 JOB_NAME: Final = "audit-checkpoint"
@@ -101,7 +100,6 @@ def checkpoint_due(session: Session, now: datetime, *, every_events: int, every:
     return oldest is None or now - oldest >= every
 
 
-@register(JOB_NAME, JOB_TICK_SECONDS)
 def checkpoint_job(session: Session) -> AuditCheckpoint | None:
     """The worker's tick: sign a checkpoint when one is due (settings read at each run)."""
     settings = get_settings()

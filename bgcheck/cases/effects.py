@@ -23,7 +23,16 @@ from bgcheck import audit
 from bgcheck.audit import dissemination
 from bgcheck.cases import links, notices
 from bgcheck.cases.context import CaseContext
-from bgcheck.models import Candidate, Case, DocumentKind, LinkPurpose, OutboxJob, User, UserRole
+from bgcheck.models import (
+    Candidate,
+    Case,
+    DocumentKind,
+    JobKind,
+    LinkPurpose,
+    OutboxJob,
+    User,
+    UserRole,
+)
 from bgcheck.platform.errors import InvalidInput
 from workflow import (
     ConsentBody,
@@ -105,7 +114,7 @@ def _record_identity_verification(step: Step) -> None:
     step.changes["identity_verified_by"] = step.actor_id
 
 
-def _queue(kind: str, *, per_change: bool = False) -> Handler:
+def _queue(kind: JobKind, *, per_change: bool = False) -> Handler:
     def queue(step: Step) -> None:
         # The key doubles as the vendor's idempotency key: one order and one cancel per
         # case; a reinvestigation per dispute (``per_change``: keyed by the version it
@@ -224,16 +233,16 @@ HANDLERS: Final[Mapping[Effect, Handler]] = MappingProxyType(
         Effect.ISSUE_INVITATION: _issue_invitation,
         Effect.RECORD_CONSENT: _record_consent,
         Effect.RECORD_IDENTITY_VERIFICATION: _record_identity_verification,
-        Effect.QUEUE_VENDOR_ORDER: _queue("vendor_order"),
+        Effect.QUEUE_VENDOR_ORDER: _queue(JobKind.VENDOR_ORDER),
         Effect.RECORD_VENDOR_STATUS: _record_vendor_status,
         Effect.STORE_REPORT: _store_report,
         Effect.RECORD_ASSIGNMENT: _record_assignment,
         Effect.RECORD_ASSESSMENT: _record_assessment,
         Effect.ISSUE_PRE_ADVERSE_NOTICE: _notice(DocumentKind.PRE_ADVERSE_NOTICE),
         Effect.RECORD_DISPUTE: _record_dispute,
-        Effect.REQUEST_REINVESTIGATION: _queue("vendor_reinvestigation", per_change=True),
+        Effect.REQUEST_REINVESTIGATION: _queue(JobKind.VENDOR_REINVESTIGATION, per_change=True),
         Effect.ISSUE_FINAL_NOTICE: _notice(DocumentKind.FINAL_NOTICE),
-        Effect.CANCEL_VENDOR_ORDER: _queue("vendor_cancel"),
+        Effect.CANCEL_VENDOR_ORDER: _queue(JobKind.VENDOR_CANCEL),
         Effect.REVOKE_PORTAL_LINKS: _revoke_portal_links,
     }
 )

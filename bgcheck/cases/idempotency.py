@@ -22,7 +22,6 @@ from sqlalchemy import delete
 from sqlmodel import Session, col
 
 from bgcheck.models import IdempotentResponse, utcnow
-from bgcheck.platform import worker
 from bgcheck.platform.errors import InvalidInput
 from bgcheck.vault.store import Vault
 
@@ -95,6 +94,5 @@ def purge(session: Session, now: datetime) -> None:
     )
 
 
-@worker.register("purge-idempotent-responses", every_seconds=3600)
 def purge_old(session: Session) -> None:
     purge(session, utcnow())

@@ -19,7 +19,6 @@ from bgcheck import audit
 from bgcheck.cases import service as case_service
 from bgcheck.cases.context import CaseContext
 from bgcheck.models import Case, utcnow
-from bgcheck.platform import worker
 from bgcheck.platform.logs import get_logger
 from workflow import Event, State
 
@@ -88,7 +87,6 @@ def _locked(session: Session, *conditions: sa.ColumnElement[bool]) -> list[Case]
     return list(session.exec(statement).all())
 
 
-@worker.register("case-timers", every_seconds=60)
 def run(session: Session) -> None:
     result = sweep(session, case_service.default_context(), utcnow())
     if result.expired or result.due:

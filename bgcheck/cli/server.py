@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from bgcheck import demo as demo_data
+from bgcheck import jobs
 from bgcheck.cases.context import CaseContext
 from bgcheck.cli.common import CLI_ACTOR, database, fail, settings
 from bgcheck.identity import mfa
@@ -56,7 +57,7 @@ def worker(
     with database() as engine:
         stop = threading.Event()
         background.stop_on_signals(stop)
-        background.run(engine, stop, tick_seconds=tick)
+        background.run(engine, stop, jobs.PERIODIC, tick_seconds=tick)
 
 
 class DemoAction(enum.StrEnum):

@@ -29,7 +29,7 @@ from bgcheck.identity.actors import Actor, load_actor
 from bgcheck.identity.oidc import OidcClient, OidcProvider, ProviderUnavailable
 from bgcheck.identity.passwords import hash_password_unchecked, needs_update, verify_password
 from bgcheck.models import User, utcnow
-from bgcheck.platform import ratelimit, worker
+from bgcheck.platform import ratelimit
 from bgcheck.platform.db import session_scope
 from bgcheck.platform.errors import (
     Forbidden,
@@ -629,7 +629,6 @@ def logout(session: Session, actor: Actor, *, now: datetime) -> None:
     audit.record(session, actor.audit_actor, action="logout")
 
 
-@worker.register("purge-sign-in-state", every_seconds=3600)
 def purge_sign_in_state(session: Session) -> None:
     """Hourly: forget revocations of expired tokens and counts of ended windows."""
     now = utcnow()

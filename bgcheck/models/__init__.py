@@ -14,6 +14,7 @@ from bgcheck.models.cases import (
     CaseKey,
     DocumentKind,
     IdempotentResponse,
+    JobKind,
     JobStatus,
     OutboxJob,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "Dissemination",
     "DocumentKind",
     "IdempotentResponse",
+    "JobKind",
     "JobStatus",
     "LinkPurpose",
     "LoginThrottle",

@@ -119,6 +119,15 @@ class JobStatus(enum.StrEnum):
     DEAD = "dead"  # gave up after the last attempt: shown to admins, retried by hand
 
 
+class JobKind(enum.StrEnum):
+    """What an outbox job asks of the vendor; ``bgcheck.jobs.OUTBOX`` has a handler for each."""
+
+    VENDOR_ORDER = "vendor_order"
+    VENDOR_CANCEL = "vendor_cancel"
+    VENDOR_REINVESTIGATION = "vendor_reinvestigation"
+    VENDOR_SYNC = "vendor_sync"
+
+
 class OutboxJob(SQLModel, table=True):
     """Work to do after a transition commits (the vendor order), written in its transaction.
 
@@ -132,7 +141,7 @@ class OutboxJob(SQLModel, table=True):
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     case_id: uuid.UUID = Field(foreign_key="cases.id", index=True)
-    kind: str = Field(max_length=32)
+    kind: JobKind = Field(sa_type=enum_column(JobKind, "job_kind"))
     idempotency_key: str = Field(max_length=128, unique=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     available_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)

@@ -1,7 +1,7 @@
 """The background worker: runs periodic jobs against the database until told to stop.
 
-Jobs are registered by the features that need them (the consent-expiry sweep, vendor
-outbox delivery, audit checkpoints), whose modules ``bgcheck.jobs`` lists. Each run of a
+The jobs come from the caller (``bgcheck.jobs.PERIODIC``: the consent-expiry sweep,
+vendor outbox delivery, audit checkpoints...); this module knows none of them. Each run of a
 job gets its own transaction, so a failing job is logged and retried on its next tick
 without stopping the others. Several workers may run at once: jobs coordinate through
 the database (row locks), not here.
@@ -12,11 +12,10 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
-from sqlmodel import Session
 
 from bgcheck.platform.db import session_scope
 from bgcheck.platform.logs import get_logger
@@ -28,29 +27,12 @@ log = get_logger(__name__)
 class Job:
     name: str
     every_seconds: float
-    run: Callable[[Session], object]
+    # ``def job(session): …``, or ``def job(engine): …`` with ``owns_transactions``.
+    run: Callable[..., object]
     next_at: float = field(default=0.0)
     # A job that calls out (the vendor) must not hold a transaction open meanwhile: it
     # gets the engine and opens its own short ones.
     owns_transactions: bool = False
-
-
-JOBS: list[Job] = []
-
-
-def register(
-    name: str, every_seconds: float, *, owns_transactions: bool = False
-) -> Callable[[Callable[..., object]], Callable[..., object]]:
-    """Decorator: ``@register("expire-invitations", 60)`` over ``def job(session): …``.
-
-    With ``owns_transactions=True`` the job is ``def job(engine): …`` instead.
-    """
-
-    def add(function: Callable[..., object]) -> Callable[..., object]:
-        JOBS.append(Job(name, every_seconds, function, owns_transactions=owns_transactions))
-        return function
-
-    return add
 
 
 def run_due(engine: Engine, jobs: list[Job], now: float) -> int:
@@ -62,8 +44,7 @@ def run_due(engine: Engine, jobs: list[Job], now: float) -> int:
         job.next_at = now + job.every_seconds
         try:
             if job.owns_transactions:
-                # ``run`` is typed for the common case; these jobs take the engine (register).
-                job.run(engine)  # type: ignore[arg-type]
+                job.run(engine)
             else:
                 with session_scope(engine) as session:
                     job.run(session)
@@ -71,13 +52,6 @@ def run_due(engine: Engine, jobs: list[Job], now: float) -> int:
         except Exception:
             log.exception("job failed", job=job.name)
     return ran
-
-
-def registered_jobs() -> list[Job]:
-    """Every job of the application: importing ``bgcheck.jobs`` registers them all."""
-    import bgcheck.jobs  # noqa: F401  (imported here: its modules import this one)
-
-    return list(JOBS)
 
 
 # The stop event of the loop running in this thread (several loops may share a process).
@@ -91,11 +65,12 @@ def stopping() -> bool:
     return stop is not None and stop.is_set()
 
 
-def run(engine: Engine, stop: threading.Event, *, tick_seconds: float = 1.0) -> None:
-    """Loop until ``stop`` is set, waking each tick to run the jobs that are due."""
+def run(
+    engine: Engine, stop: threading.Event, jobs: Iterable[Job], *, tick_seconds: float = 1.0
+) -> None:
+    """Loop until ``stop`` is set, waking each tick to run the ``jobs`` that are due."""
     jobs = [
-        Job(j.name, j.every_seconds, j.run, owns_transactions=j.owns_transactions)
-        for j in registered_jobs()
+        Job(j.name, j.every_seconds, j.run, owns_transactions=j.owns_transactions) for j in jobs
     ]
     log.info("worker started", jobs=[job.name for job in jobs])
     _running.stop = stop

@@ -32,7 +32,6 @@ from bgcheck.models import (
 )
 from bgcheck.platform.logs import get_logger
 from bgcheck.platform.settings import Settings, get_settings
-from bgcheck.platform.worker import register
 from bgcheck.vault import store as pii
 from workflow import State
 
@@ -199,7 +198,6 @@ def _years_before(moment: datetime, years: int) -> datetime:
         return moment.replace(year=moment.year - years, day=28)
 
 
-@register(JOB_NAME, JOB_EVERY_SECONDS)
 def purge_due_cases(session: Session) -> int:
     """The daily job: purge due cases, or only report them with ``retention_dry_run``."""
     settings = get_settings()

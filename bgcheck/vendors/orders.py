@@ -32,7 +32,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cache
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy import Engine, exists, func, or_
@@ -43,7 +44,15 @@ from bgcheck import audit
 from bgcheck.cases import service as case_service
 from bgcheck.cases.context import CaseContext
 from bgcheck.cases.service import Refused
-from bgcheck.models import Case, DocumentKind, JobStatus, OutboxJob, VendorWebhook, utcnow
+from bgcheck.models import (
+    Case,
+    DocumentKind,
+    JobKind,
+    JobStatus,
+    OutboxJob,
+    VendorWebhook,
+    utcnow,
+)
 from bgcheck.platform import worker
 from bgcheck.platform.db import session_scope
 from bgcheck.platform.errors import NotFound, Unauthenticated
@@ -66,10 +75,10 @@ from workflow import Event, Role, State
 log = get_logger(__name__)
 
 ORDER, CANCEL, REINVESTIGATE, SYNC = (
-    "vendor_order",
-    "vendor_cancel",
-    "vendor_reinvestigation",
-    "vendor_sync",
+    JobKind.VENDOR_ORDER,
+    JobKind.VENDOR_CANCEL,
+    JobKind.VENDOR_REINVESTIGATION,
+    JobKind.VENDOR_SYNC,
 )
 # States in which an order is open and news from the vendor may move the case.
 OPEN_ORDER_STATES = (State.SUBMITTED, State.IN_PROGRESS)
@@ -139,7 +148,7 @@ def job_counts(session: Session) -> dict[str, int]:
 @dataclass(frozen=True, slots=True)
 class Claimed:
     id: uuid.UUID
-    kind: str
+    kind: JobKind
     case_id: uuid.UUID
     key: str
     attempts: int
@@ -234,40 +243,78 @@ def _prepare(
     case = session.get(Case, job.case_id)
     if case is None:
         return None
-    vendor, reference = desk.vendor, case.vendor_reference
-    if job.kind == ORDER:
-        if reference is not None:
-            return None  # placed already (a retry after the answer was stored)
-        # A case cancelled before its order went out needs no order, unless an earlier
-        # attempt may have reached the vendor: then place again (idempotent: the same
-        # order comes back) so the waiting cancel job can cancel it.
-        if case.state is not State.SUBMITTED and job.attempts == 1:
-            return None
-        request = OrderRequest(
-            idempotency_key=job.key,
-            external_id=str(case.id),
-            package=case.package,
-            subject=subject_of(desk.ctx.vault.details(session, case.id)),
-        )
-        return lambda: vendor.place_order(request)
-    if job.kind == CANCEL:
-        if reference is None:
-            return _LATER if _pending(session, case.id, ORDER) else None
-        return lambda: vendor.cancel_order(reference, idempotency_key=job.key)
+    prepare = OUTBOX.get(job.kind)
+    if prepare is None:
+        raise ValueError(f"unknown outbox job kind {job.kind!r}")
+    return prepare(session, desk, job, case)
+
+
+# The vendor call a job of one kind needs for ``case`` now, None when nothing is left to do.
+Prepare = Callable[[Session, "Desk", Claimed, Case], Callable[[], Order] | None]
+
+
+def _prepare_order(
+    session: Session, desk: Desk, job: Claimed, case: Case
+) -> Callable[[], Order] | None:
+    if case.vendor_reference is not None:
+        return None  # placed already (a retry after the answer was stored)
+    # A case cancelled before its order went out needs no order, unless an earlier
+    # attempt may have reached the vendor: then place again (idempotent: the same
+    # order comes back) so the waiting cancel job can cancel it.
+    if case.state is not State.SUBMITTED and job.attempts == 1:
+        return None
+    request = OrderRequest(
+        idempotency_key=job.key,
+        external_id=str(case.id),
+        package=case.package,
+        subject=subject_of(desk.ctx.vault.details(session, case.id)),
+    )
+    return lambda: desk.vendor.place_order(request)
+
+
+def _prepare_cancel(
+    session: Session, desk: Desk, job: Claimed, case: Case
+) -> Callable[[], Order] | None:
+    reference = case.vendor_reference
+    if reference is None:
+        return _LATER if _pending(session, case.id, ORDER) else None
+    return lambda: desk.vendor.cancel_order(reference, idempotency_key=job.key)
+
+
+def _prepare_reinvestigation(
+    session: Session, desk: Desk, job: Claimed, case: Case
+) -> Callable[[], Order] | None:
+    reference = case.vendor_reference
     if reference is None:
         return None
-    if job.kind == REINVESTIGATE:
-        disputes = desk.ctx.vault.documents(session, case.id, DocumentKind.DISPUTE)
-        statement = disputes[-1].get("statement", "") if disputes else ""
-        return lambda: vendor.request_reinvestigation(
-            reference, idempotency_key=job.key, statement=statement
-        )
-    if job.kind == SYNC:
-        return lambda: vendor.fetch(reference)
-    raise ValueError(f"unknown outbox job kind {job.kind!r}")
+    disputes = desk.ctx.vault.documents(session, case.id, DocumentKind.DISPUTE)
+    statement = disputes[-1].get("statement", "") if disputes else ""
+    return lambda: desk.vendor.request_reinvestigation(
+        reference, idempotency_key=job.key, statement=statement
+    )
 
 
-def _pending(session: Session, case_id: uuid.UUID, kind: str) -> bool:
+def _prepare_sync(
+    session: Session, desk: Desk, job: Claimed, case: Case
+) -> Callable[[], Order] | None:
+    reference = case.vendor_reference
+    if reference is None:
+        return None
+    return lambda: desk.vendor.fetch(reference)
+
+
+# One handler per job kind; ``bgcheck.jobs.check_registry`` checks none is missing.
+OUTBOX: Final[Mapping[JobKind, Prepare]] = MappingProxyType(
+    {
+        JobKind.VENDOR_ORDER: _prepare_order,
+        JobKind.VENDOR_CANCEL: _prepare_cancel,
+        JobKind.VENDOR_REINVESTIGATION: _prepare_reinvestigation,
+        JobKind.VENDOR_SYNC: _prepare_sync,
+    }
+)
+
+
+def _pending(session: Session, case_id: uuid.UUID, kind: JobKind) -> bool:
     """Whether the case has a job of this kind waiting or running."""
     return session.exec(
         select(
@@ -610,16 +657,16 @@ def purge_done(session: Session, now: datetime) -> int:
 # -- the worker's jobs ---------------------------------------------------------------------
 
 
-@worker.register("vendor-outbox", 1, owns_transactions=True)
-def _deliver(engine: Engine) -> None:
+# Listed in ``bgcheck.jobs.PERIODIC``.
+
+
+def deliver_due(engine: Engine) -> None:
     process_due(engine, default_desk())
 
 
-@worker.register("vendor-poll", 2)
-def _poll(session: Session) -> None:
+def poll_due(session: Session) -> None:
     poll_quiet_orders(session, default_desk(), utcnow())
 
 
-@worker.register("purge-vendor-records", 3600)
-def _purge(session: Session) -> None:
+def purge_old(session: Session) -> None:
     purge_done(session, utcnow())

@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import select
 
+from bgcheck import jobs
 from bgcheck.cases import service as case_service
 from bgcheck.cases.service import CaseContext
 from bgcheck.models import Case, JobStatus, OutboxJob, utcnow
@@ -93,7 +94,7 @@ def _work() -> None:
     engine = make_engine(get_settings())
     stop = threading.Event()
     worker.stop_on_signals(stop)
-    worker.run(engine, stop, tick_seconds=0.05)
+    worker.run(engine, stop, jobs.PERIODIC, tick_seconds=0.05)
     os._exit(0)
 
 

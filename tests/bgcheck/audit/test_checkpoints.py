@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from bgcheck import audit
+from bgcheck import audit, jobs
 from bgcheck.audit import checkpoints, signatures
 from bgcheck.models import AuditCheckpoint, utcnow
 from bgcheck.platform import worker as background
@@ -88,7 +88,7 @@ def keyring_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Keyring]:
 
 def test_the_worker_runs_the_registered_job(fresh_engine, keyring_env: Keyring) -> None:  # type: ignore[no-untyped-def]
     engine: Engine = fresh_engine()
-    registered = {job.name: job for job in background.registered_jobs()}
+    registered = {job.name: job for job in jobs.PERIODIC}
     assert checkpoints.JOB_NAME in registered
     found = registered[checkpoints.JOB_NAME]
     job = background.Job(found.name, found.every_seconds, found.run)  # run_due moves next_at

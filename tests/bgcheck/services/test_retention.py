@@ -265,7 +265,7 @@ def test_the_job_destroys_due_cases_unless_dry_run_is_on(
 
 
 def test_the_job_is_registered() -> None:
-    from bgcheck.platform.worker import registered_jobs
+    from bgcheck.jobs import PERIODIC
 
-    jobs = {job.name: job for job in registered_jobs()}
+    jobs = {job.name: job for job in PERIODIC}
     assert jobs[retention.JOB_NAME].every_seconds == 24 * 60 * 60
