@@ -21,12 +21,12 @@ from api.middleware import BodySizeLimit, NoStore, RequestContext
 from api.routes import audit, auth, cases, health, portal, users, vendors
 from bgcheck import jobs
 from bgcheck.cases.context import CaseContext
+from bgcheck.crypto.loading import load_jwt_secret
 from bgcheck.identity.auth import AuthConfig
 from bgcheck.platform import worker
 from bgcheck.platform.db import make_engine
 from bgcheck.platform.logs import configure_logging
 from bgcheck.platform.settings import Settings, get_settings
-from bgcheck.vault.loading import load_jwt_secret
 from bgcheck.vault.store import Vault
 from bgcheck.vendors.orders import Desk
 

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import httpx
 
+from bgcheck.crypto.loading import load_keyring
 from bgcheck.identity import mfa
 from bgcheck.identity import users as user_service
 from bgcheck.identity.passwords import hash_password_unchecked, verify_password
@@ -35,7 +36,6 @@ from bgcheck.models import User
 from bgcheck.platform import migrate
 from bgcheck.platform.db import make_engine, session_scope
 from bgcheck.platform.settings import Settings
-from bgcheck.vault.loading import load_keyring
 from workflow import Role
 
 import authenticator

@@ -44,14 +44,7 @@ from bgcheck.audit.chain import event_hash
 from bgcheck.audit.trail import lock_head
 from bgcheck.cases import service as case_service
 from bgcheck.cases.service import CaseContext
-from bgcheck.identity import mfa
-from bgcheck.identity import users as user_service
-from bgcheck.identity.actors import load_actor
-from bgcheck.models import AuditChainHead, AuditEvent, Candidate, Case, CaseKey, utcnow
-from bgcheck.platform import migrate
-from bgcheck.platform.db import is_postgresql, make_engine, session_scope
-from bgcheck.platform.settings import Settings
-from bgcheck.vault import (
+from bgcheck.crypto import (
     DataKey,
     Keyring,
     email_index,
@@ -61,6 +54,13 @@ from bgcheck.vault import (
     ssn_last4,
     wrap,
 )
+from bgcheck.identity import mfa
+from bgcheck.identity import users as user_service
+from bgcheck.identity.actors import load_actor
+from bgcheck.models import AuditChainHead, AuditEvent, Candidate, Case, CaseKey, utcnow
+from bgcheck.platform import migrate
+from bgcheck.platform.db import is_postgresql, make_engine, session_scope
+from bgcheck.platform.settings import Settings
 from bgcheck.vault.store import CANDIDATES, Vault
 from workflow import ConsentBody, Role, State
 

@@ -52,11 +52,11 @@ import httpx
 import psycopg
 import sqlalchemy as sa
 
+from bgcheck.crypto import Keyring
 from bgcheck.models import CaseKey
 from bgcheck.platform.db import session_scope
 from bgcheck.platform.logs import configure_logging
 from bgcheck.platform.settings import Settings
-from bgcheck.vault import Keyring
 from bgcheck.vault import rotation as key_service
 
 import audit_export

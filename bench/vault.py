@@ -51,6 +51,8 @@ from sqlmodel import Session
 from bgcheck import audit
 from bgcheck.cases import service as case_service
 from bgcheck.cases.service import CaseContext
+from bgcheck.crypto import DataKey, KeyCache, seal, seal_json, unseal, unwrap, wrap
+from bgcheck.crypto.loading import load_keyring
 from bgcheck.identity import mfa
 from bgcheck.identity import users as user_service
 from bgcheck.identity.actors import load_actor
@@ -58,8 +60,6 @@ from bgcheck.models import CaseKey, utcnow
 from bgcheck.platform import migrate
 from bgcheck.platform.db import make_engine, session_scope
 from bgcheck.platform.settings import Settings
-from bgcheck.vault import DataKey, KeyCache, seal, seal_json, unseal, unwrap, wrap
-from bgcheck.vault.loading import load_keyring
 from bgcheck.vault.store import Vault
 from workflow import ConsentBody, Event, Role
 

@@ -40,10 +40,10 @@ import httpx
 import vault as timed
 
 from bgcheck.cases.service import CaseContext
+from bgcheck.crypto import KeyCache
+from bgcheck.crypto.loading import load_keyring
 from bgcheck.platform.db import make_engine
 from bgcheck.platform.settings import Settings
-from bgcheck.vault import KeyCache
-from bgcheck.vault.loading import load_keyring
 from bgcheck.vault.store import Vault
 
 import serving

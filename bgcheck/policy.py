@@ -11,13 +11,14 @@ probed (``require_case``).
 
 from __future__ import annotations
 
-import hmac
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final, overload
 
+from bgcheck.crypto.blind_index import NOBODY_KNOWN as NOBODY_KNOWN
+from bgcheck.crypto.blind_index import Identity as Identity
 from bgcheck.identity.actors import Actor
 from bgcheck.platform.errors import Forbidden, NotFound
 from workflow import Role
@@ -95,37 +96,6 @@ DEPARTMENT_SCOPED: Final = frozenset({Role.HR})
 
 # The roles that may request, receive or review criminal records (CORI need-to-know).
 CORI_ROLES: Final = frozenset({Role.HR, Role.REVIEWER, Role.MANAGER})
-
-
-@dataclass(frozen=True, slots=True)
-class Identity:
-    """Who a person is, as blind indexes only: compared, never read back.
-
-    A candidate's come from what they (and hr) entered; a staff member's from their
-    account: the email, and the SSN and family name + date of birth they declared
-    (``bgcheck.identity.users.set_own_identity``), when they did.
-    """
-
-    email: str | None = None  # the exact address
-    mailbox: str | None = None  # the address without "+tag" and trailing dot
-    ssn: str | None = None
-    name_dob: str | None = None
-
-    def same_person(self, other: Identity) -> bool:
-        """True when any index both sides have is equal (in constant time)."""
-        pairs = (
-            (self.email, other.email),
-            (self.mailbox, other.mailbox),
-            (self.ssn, other.ssn),
-            (self.name_dob, other.name_dob),
-        )
-        return any(
-            mine is not None and theirs is not None and hmac.compare_digest(mine, theirs)
-            for mine, theirs in pairs
-        )
-
-
-NOBODY_KNOWN: Final = Identity()
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,11 +23,11 @@ from bgcheck.audit import signatures
 from bgcheck.audit.chain import GENESIS_HASH
 from bgcheck.audit.trail import iter_events, lock_head
 from bgcheck.audit.verification import verify_items
+from bgcheck.crypto.loading import load_keyring
 from bgcheck.models import AuditChainHead, AuditCheckpoint, AuditEvent, utcnow
 from bgcheck.platform.errors import BgcheckError
 from bgcheck.platform.logs import get_logger
 from bgcheck.platform.settings import get_settings
-from bgcheck.vault.loading import load_keyring
 
 JOB_NAME: Final = "audit-checkpoint"
 JOB_TICK_SECONDS: Final = 30.0

@@ -25,8 +25,8 @@ from sqlmodel import Session, col, select
 
 from bgcheck.audit.chain import GENESIS_HASH, ChainReport, canonical_json, event_hash
 from bgcheck.audit.verification import merge, verify_items
+from bgcheck.crypto.keyring import Keyring
 from bgcheck.models import AuditChainHead, AuditCheckpoint, AuditEvent, table_of, utcnow
-from bgcheck.vault.keyring import Keyring
 
 ActorKind = Literal["user", "candidate", "vendor", "system"]
 

@@ -18,10 +18,10 @@ from bgcheck import audit, policy
 from bgcheck.cases import views as case_views
 from bgcheck.cases.context import CaseContext
 from bgcheck.cases.queries import CaseFilter, SearchBy, SearchKey
+from bgcheck.crypto import NormalizationError
 from bgcheck.identity.actors import Actor
 from bgcheck.platform import ratelimit
 from bgcheck.platform.errors import Forbidden, InvalidInput, TooManyAttempts
-from bgcheck.vault import NormalizationError
 
 # What a role must be allowed to read in full to search by each kind of key.
 NEEDS: Final = {

@@ -29,13 +29,13 @@ from bgcheck.audit.dissemination_queries import DisseminationFilter
 from bgcheck.audit.offline import verify_export
 from bgcheck.audit.verification import counted, describe
 from bgcheck.cli.common import CLI_ACTOR, database, fail, settings
+from bgcheck.crypto import Keyring
+from bgcheck.crypto.loading import load_keyring
 from bgcheck.models import utcnow
 from bgcheck.platform.db import session_scope
 from bgcheck.platform.errors import BgcheckError
 from bgcheck.platform.logs import configure_logging
 from bgcheck.platform.settings import Settings, SettingsError
-from bgcheck.vault import Keyring
-from bgcheck.vault.loading import load_keyring
 
 app = typer.Typer(help="The tamper-evident audit trail: export, verify, sign.")
 

@@ -20,11 +20,11 @@ from sqlalchemy import Engine
 
 from bgcheck.audit.verification import counted
 from bgcheck.cli.common import CLI_ACTOR, database, fail, settings
+from bgcheck.crypto import Keyring, KeyringError, rotate_keyring_file
+from bgcheck.crypto.loading import keyring_path, load_keyring
 from bgcheck.platform.db import session_scope
 from bgcheck.platform.settings import Settings, SettingsError
-from bgcheck.vault import Keyring, KeyringError, rotate_keyring_file
 from bgcheck.vault import rotation as key_service
-from bgcheck.vault.loading import keyring_path, load_keyring
 
 app = typer.Typer(help="The PII keyring: create, inspect, rotate; re-wrap case keys.")
 

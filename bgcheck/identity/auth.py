@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from bgcheck import audit
+from bgcheck.crypto import Keyring
 from bgcheck.identity import mfa, revocations, throttle, tokens
 from bgcheck.identity.actors import Actor, load_actor
 from bgcheck.identity.oidc import OidcClient, OidcProvider, ProviderUnavailable
@@ -44,7 +45,6 @@ from bgcheck.platform.errors import (
 )
 from bgcheck.platform.logs import get_logger
 from bgcheck.platform.settings import Settings
-from bgcheck.vault import Keyring
 
 log = get_logger(__name__)
 

@@ -40,12 +40,12 @@ from sqlalchemy import delete, func, update
 from sqlmodel import Session, col, select
 
 from bgcheck import audit
+from bgcheck.crypto import DataKey, DecryptionError, Keyring, seal, unseal_text
+from bgcheck.crypto.envelope import DEK_ID_BYTES
+from bgcheck.crypto.framing import frame
+from bgcheck.crypto.keyring import KEY_BYTES
 from bgcheck.models import RecoveryCode, User
 from bgcheck.platform.errors import Conflict, NotFound
-from bgcheck.vault import DataKey, DecryptionError, Keyring, seal, unseal_text
-from bgcheck.vault.envelope import DEK_ID_BYTES
-from bgcheck.vault.framing import frame
-from bgcheck.vault.keyring import KEY_BYTES
 
 SECRET_LABEL: Final = b"bgcheck.identity.mfa.totp-secret.v1"
 RECOVERY_LABEL: Final = b"bgcheck.identity.mfa.recovery-code.v1"

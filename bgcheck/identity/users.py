@@ -18,12 +18,12 @@ from datetime import date
 from sqlmodel import Session, col, delete, select
 
 from bgcheck import audit, policy
+from bgcheck.crypto import NormalizationError
 from bgcheck.identity import proposals
 from bgcheck.identity.actors import Actor
 from bgcheck.identity.passwords import WeakPassword, hash_password
 from bgcheck.models import Department, User, UserDepartment, UserRole, utcnow
 from bgcheck.platform.errors import Conflict, Forbidden, InvalidInput, NotFound
-from bgcheck.vault import NormalizationError
 from bgcheck.vault.store import Vault
 from workflow import Role
 from workflow.payloads import ONE_LINE, has_control_characters

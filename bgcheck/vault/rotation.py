@@ -24,9 +24,9 @@ from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
 from bgcheck import audit
+from bgcheck.crypto import Keyring, VaultError, WrappedKey, rewrap
 from bgcheck.models import CaseKey
 from bgcheck.platform.db import session_scope
-from bgcheck.vault import Keyring, VaultError, WrappedKey, rewrap
 
 DEFAULT_BATCH_SIZE = 500
 

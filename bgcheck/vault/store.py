@@ -4,7 +4,7 @@ Each case gets its own data key, wrapped by the keyring's active KEK and kept in
 ``case_keys``. Candidate fields are sealed with it, bound to the ``candidates`` table, the
 column and the case id; documents are bound to their own row id. Blind indexes are
 computed here too, so searching never decrypts. Code outside this module and
-``bgcheck.vault`` never sees a key or a ciphertext.
+``bgcheck.crypto`` never sees a key or a ciphertext.
 
 Unwrapped data keys are remembered briefly (``KeyCache``, keyed by the wrapped bytes read
 from the row): a reviewer reloading a list page does not unwrap the same 50 keys again.
@@ -26,12 +26,7 @@ from typing import Any, Final, NamedTuple, Protocol
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from bgcheck.models import Candidate, CaseDocument, CaseKey, DocumentKind, table_of, utcnow
-from bgcheck.platform.errors import Conflict
-from bgcheck.platform.logs import get_logger
-from bgcheck.platform.settings import Settings, SettingsError
-from bgcheck.policy import NOBODY_KNOWN, Identity
-from bgcheck.vault import (
+from bgcheck.crypto import (
     DataKey,
     DecryptionError,
     KeyCache,
@@ -51,7 +46,12 @@ from bgcheck.vault import (
     unwrap_stored,
     wrap,
 )
-from bgcheck.vault.loading import load_keyring
+from bgcheck.crypto.blind_index import NOBODY_KNOWN, Identity
+from bgcheck.crypto.loading import load_keyring
+from bgcheck.models import Candidate, CaseDocument, CaseKey, DocumentKind, table_of, utcnow
+from bgcheck.platform.errors import Conflict
+from bgcheck.platform.logs import get_logger
+from bgcheck.platform.settings import Settings, SettingsError
 
 CANDIDATES = "candidates"
 DOCUMENTS = "case_documents"

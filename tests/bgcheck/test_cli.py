@@ -15,13 +15,13 @@ from typer.testing import CliRunner
 
 from bgcheck import demo
 from bgcheck.cli import app
+from bgcheck.crypto import Keyring
+from bgcheck.crypto.loading import load_keyring
 from bgcheck.identity import auth, mfa
 from bgcheck.identity.passwords import verify_password
 from bgcheck.models import AuditEvent, Case, User, UserRole, utcnow
 from bgcheck.platform.db import session_scope
 from bgcheck.platform.settings import get_settings
-from bgcheck.vault import Keyring
-from bgcheck.vault.loading import load_keyring
 from workflow import State
 
 runner = CliRunner()

@@ -19,10 +19,10 @@ from typer.testing import CliRunner
 
 from bgcheck.cases.service import CaseContext
 from bgcheck.cli import app
+from bgcheck.crypto import Keyring
 from bgcheck.models import AuditEvent, CaseKey, utcnow
 from bgcheck.platform.db import session_scope
 from bgcheck.platform.settings import get_settings
-from bgcheck.vault import Keyring
 from bgcheck.vault.store import Vault
 from workflow import Role
 

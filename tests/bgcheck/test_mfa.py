@@ -13,10 +13,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlmodel import Session, col, select
 
+from bgcheck.crypto import DecryptionError, Keyring
 from bgcheck.identity import mfa
 from bgcheck.models import AuditEvent, RecoveryCode, User, utcnow
 from bgcheck.platform.errors import NotFound
-from bgcheck.vault import DecryptionError, Keyring
 from workflow import Role
 
 from support.factories import TEST_ACTOR, make_user

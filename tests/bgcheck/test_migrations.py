@@ -20,10 +20,10 @@ from pytest_alembic.tests import (  # noqa: F401  (collected as tests here)
 from sqlalchemy import Engine, inspect, text
 from sqlmodel import Session
 
+from bgcheck.crypto import Keyring
 from bgcheck.models import utcnow
 from bgcheck.platform import migrate
 from bgcheck.platform.settings import Settings
-from bgcheck.vault import Keyring
 from workflow import Role
 
 from support.cases import case_context, new_case

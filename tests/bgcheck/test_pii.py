@@ -13,9 +13,7 @@ from hypothesis import strategies as st
 from sqlmodel import Session, delete
 
 from bgcheck.cases.service import CaseContext
-from bgcheck.models import Candidate, CaseKey, utcnow
-from bgcheck.platform.settings import Settings
-from bgcheck.vault import (
+from bgcheck.crypto import (
     DecryptionError,
     KeyNotFound,
     Keyring,
@@ -27,6 +25,8 @@ from bgcheck.vault import (
     rotate_keyring_file,
     seal_json,
 )
+from bgcheck.models import Candidate, CaseKey, utcnow
+from bgcheck.platform.settings import Settings
 from bgcheck.vault.store import CANDIDATES, NO_CONTACT, Contact, Shredded, Vault, forget_keys
 from workflow import Role
 

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from bgcheck.crypto.loading import load_jwt_secret, load_keyring
 from bgcheck.platform import migrate
 from bgcheck.platform.db import make_engine, session_scope
 from bgcheck.platform.private_files import private_file, tighten
 from bgcheck.platform.settings import Settings
-from bgcheck.vault.loading import load_jwt_secret, load_keyring
 
 
 @pytest.fixture(autouse=True)

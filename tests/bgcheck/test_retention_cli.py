@@ -15,11 +15,11 @@ from typer.testing import CliRunner
 from bgcheck.cases import service as case_service
 from bgcheck.cases.service import CaseContext
 from bgcheck.cli import app
+from bgcheck.crypto import Keyring
 from bgcheck.identity.actors import Actor
 from bgcheck.models import AuditEvent, Candidate, CaseKey, utcnow
 from bgcheck.platform.db import session_scope
 from bgcheck.platform.settings import get_settings
-from bgcheck.vault import Keyring
 from workflow import Event, Role
 
 from support.cases import CASE, CONSENT, case_context, new_case, to_pending_review

@@ -22,12 +22,12 @@ from bgcheck.cases import service as case_service
 from bgcheck.cases import views as case_views
 from bgcheck.cases.queries import CaseFilter, visible_cases
 from bgcheck.cases.service import CaseContext
+from bgcheck.crypto import Keyring
 from bgcheck.identity.actors import Actor, load_actor
 from bgcheck.models import Candidate, Case, utcnow
 from bgcheck.platform.errors import NotFound
 from bgcheck.platform.settings import Settings
 from bgcheck.policy import Action, CaseScope, Identity
-from bgcheck.vault import Keyring
 from workflow import Event, Role
 
 from support.cases import CASE, case_context

@@ -25,11 +25,11 @@ from sqlmodel import select
 from bgcheck import jobs
 from bgcheck.cases import service as case_service
 from bgcheck.cases.service import CaseContext
+from bgcheck.crypto.keyring import Keyring
 from bgcheck.models import Case, JobStatus, OutboxJob, utcnow
 from bgcheck.platform import worker
 from bgcheck.platform.db import make_engine, session_scope
 from bgcheck.platform.settings import get_settings, load_settings
-from bgcheck.vault.keyring import Keyring
 from bgcheck.vault.store import Vault
 from bgcheck.vendors import orders as vendor_orders
 from workflow import Role, State

@@ -9,9 +9,9 @@ from sqlmodel import Session
 
 from bgcheck.cases import service as case_service
 from bgcheck.cases.service import CaseContext
+from bgcheck.crypto.loading import load_keyring
 from bgcheck.identity.actors import Actor
 from bgcheck.platform.settings import Settings
-from bgcheck.vault.loading import load_keyring
 from bgcheck.vault.store import Vault
 from bgcheck.vendors import OrderRequest
 from bgcheck.vendors.orders import Desk, apply_order, subject_of

@@ -17,10 +17,10 @@ from typing import Any
 
 import httpx
 
+from bgcheck.crypto.keyring import Keyring
 from bgcheck.identity import tokens
 from bgcheck.models import utcnow
 from bgcheck.platform.settings import Settings
-from bgcheck.vault.keyring import Keyring
 
 from support.server import clean_environ
 

@@ -16,11 +16,11 @@ from datetime import datetime
 from sqlmodel import Session
 
 from bgcheck import audit
+from bgcheck.crypto import Keyring
+from bgcheck.crypto.loading import load_keyring
 from bgcheck.identity import mfa
 from bgcheck.models import utcnow
 from bgcheck.platform.settings import Settings
-from bgcheck.vault import Keyring
-from bgcheck.vault.loading import load_keyring
 
 KNOWN_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"  # test-only, 160 bits of base32
 TESTS = audit.AuditActor("system", "tests")

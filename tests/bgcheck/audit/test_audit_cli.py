@@ -18,10 +18,10 @@ from typer.testing import CliRunner
 from bgcheck import audit
 from bgcheck.audit import dissemination, signatures
 from bgcheck.cli import app
+from bgcheck.crypto import Keyring
 from bgcheck.models import AuditEvent, utcnow
 from bgcheck.platform.db import session_scope
 from bgcheck.platform.settings import Settings, get_settings
-from bgcheck.vault import Keyring
 from workflow import Role
 
 from support.cases import case_context, new_case

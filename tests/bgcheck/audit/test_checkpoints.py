@@ -14,10 +14,10 @@ from sqlmodel import Session, select
 
 from bgcheck import audit, jobs
 from bgcheck.audit import checkpoints, signatures
+from bgcheck.crypto import Keyring
 from bgcheck.models import AuditCheckpoint, utcnow
 from bgcheck.platform import worker as background
 from bgcheck.platform.settings import SettingsError, get_settings, load_settings
-from bgcheck.vault import Keyring
 
 Tamper = Callable[[Session], AbstractContextManager[None]]
 ACTOR = audit.AuditActor.system("tests")

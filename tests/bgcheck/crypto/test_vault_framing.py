@@ -8,7 +8,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from bgcheck.vault.framing import canonical_id, frame, frame_id
+from bgcheck.crypto.framing import canonical_id, frame, frame_id
 
 parts = st.lists(st.binary(max_size=8), max_size=5)
 

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from bgcheck.vault import (
+from bgcheck.crypto import (
     EMAIL_INDEX,
     NAME_DOB_INDEX,
     SSN_INDEX,
@@ -148,7 +148,7 @@ def test_incomplete_name_or_date_is_refused(name: str, dob: object) -> None:
 
 def test_there_is_no_index_on_date_of_birth_alone() -> None:
     """~25,000 plausible birth dates: an index on DOB alone would be a lookup table."""
-    import bgcheck.vault.blind_index as module
+    import bgcheck.crypto.blind_index as module
 
     indexes = [v for v in vars(module).values() if isinstance(v, BlindIndex)]
     assert indexes

@@ -11,12 +11,12 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from bgcheck.cases.service import CaseContext
+from bgcheck.crypto import KeyNotFound, Keyring, rotate_keyring_file, wrap
+from bgcheck.crypto.envelope import DataKey
 from bgcheck.models import AuditEvent, CaseKey, utcnow
 from bgcheck.platform.db import session_scope
 from bgcheck.platform.settings import Settings
-from bgcheck.vault import KeyNotFound, Keyring, rotate_keyring_file, wrap
 from bgcheck.vault import rotation as key_service
-from bgcheck.vault.envelope import DataKey
 from bgcheck.vault.store import Vault
 from workflow import Role
 

@@ -8,7 +8,7 @@ import weakref
 
 import pytest
 
-from bgcheck.vault import DataKey, KeyCache, Keyring, unwrap, wrap
+from bgcheck.crypto import DataKey, KeyCache, Keyring, unwrap, wrap
 
 KEYRING = Keyring.generate()
 CASE = uuid.UUID("8d3c2a4e-5b1f-4c7a-9e2d-6f0a1b2c3d4e")

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from bgcheck.vault import (
+from bgcheck.crypto import (
     DataKey,
     DecryptionError,
     KeyNotFound,
@@ -31,7 +31,7 @@ from bgcheck.vault import (
     unwrap_stored,
     wrap,
 )
-from bgcheck.vault.framing import frame
+from bgcheck.crypto.framing import frame
 
 KEYRING = Keyring.generate()
 DEK = DataKey.generate()

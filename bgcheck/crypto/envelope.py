@@ -32,9 +32,9 @@ import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from bgcheck.vault.errors import DecryptionError
-from bgcheck.vault.framing import RowId, frame, frame_id, require_label
-from bgcheck.vault.keyring import KEY_BYTES, Keyring
+from bgcheck.crypto.errors import DecryptionError
+from bgcheck.crypto.framing import RowId, frame, frame_id, require_label
+from bgcheck.crypto.keyring import KEY_BYTES, Keyring
 
 FORMAT_V1 = 0x01
 """The format byte of both stored forms; a new scheme gets a new byte, old ones stay readable."""

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from bgcheck.vault import (
+from bgcheck.crypto import (
     KeyNotFound,
     Keyring,
     KeyringError,

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from bgcheck.vault import (
+from bgcheck.crypto import (
     DataKey,
     DecryptionError,
     KeyNotFound,

@@ -25,8 +25,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
-from bgcheck.vault.envelope import DataKey
-from bgcheck.vault.framing import RowId
+from bgcheck.crypto.envelope import DataKey
+from bgcheck.crypto.framing import RowId
 
 DEFAULT_TTL_SECONDS = 60.0
 DEFAULT_MAX_ENTRIES = 2048

@@ -16,14 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
-from typing import Any, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from bgcheck.vault.errors import NormalizationError
-from bgcheck.vault.framing import frame, require_label
-from bgcheck.vault.keyring import KEY_BYTES
+from bgcheck.crypto.errors import NormalizationError
+from bgcheck.crypto.framing import frame, require_label
+from bgcheck.crypto.keyring import KEY_BYTES
 from workflow.guards import mailbox
 
 INDEX_BYTES = 16
@@ -209,3 +209,34 @@ def mailbox_index(root_key: bytes, email: str) -> str:
 
 def name_dob_index(root_key: bytes, family_name: str, date_of_birth: date | str) -> str:
     return NAME_DOB_INDEX.compute(root_key, (family_name, date_of_birth))
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who a person is, as blind indexes only: compared, never read back.
+
+    A candidate's come from what they (and hr) entered; a staff member's from their
+    account: the email, and the SSN and family name + date of birth they declared, when
+    they did. ``bgcheck.policy`` compares them: nobody handles their own case.
+    """
+
+    email: str | None = None  # the exact address
+    mailbox: str | None = None  # the address without "+tag" and trailing dot
+    ssn: str | None = None
+    name_dob: str | None = None
+
+    def same_person(self, other: Identity) -> bool:
+        """True when any index both sides have is equal (in constant time)."""
+        pairs = (
+            (self.email, other.email),
+            (self.mailbox, other.mailbox),
+            (self.ssn, other.ssn),
+            (self.name_dob, other.name_dob),
+        )
+        return any(
+            mine is not None and theirs is not None and hmac.compare_digest(mine, theirs)
+            for mine, theirs in pairs
+        )
+
+
+NOBODY_KNOWN: Final = Identity()

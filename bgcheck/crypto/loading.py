@@ -13,10 +13,10 @@ import secrets
 import tempfile
 from pathlib import Path
 
+from bgcheck.crypto import Keyring, KeyringError, load_or_create_keyring
 from bgcheck.platform.logs import get_logger
 from bgcheck.platform.private_files import private_dir, tighten
 from bgcheck.platform.settings import Settings, SettingsError
-from bgcheck.vault import Keyring, KeyringError, load_or_create_keyring
 
 EMBEDDED_KEYRING = "keyring.json"
 

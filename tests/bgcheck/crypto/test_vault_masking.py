@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bgcheck.vault import (
+from bgcheck.crypto import (
     mask_date,
     mask_email,
     mask_last4,

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from bgcheck.vault.errors import KeyNotFound, KeyringError, KeyringPermissionError
+from bgcheck.crypto.errors import KeyNotFound, KeyringError, KeyringPermissionError
 
 KEY_BYTES = 32
 """Every symmetric key is 256 bits; the Ed25519 private key is 32 bytes too."""

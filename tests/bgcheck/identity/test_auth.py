@@ -12,6 +12,7 @@ from passlib.context import CryptContext
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from bgcheck.crypto import Keyring
 from bgcheck.identity import auth, mfa, passwords, throttle, tokens
 from bgcheck.identity import users as user_service
 from bgcheck.identity.passwords import needs_update
@@ -26,7 +27,6 @@ from bgcheck.platform.errors import (
     Unauthenticated,
 )
 from bgcheck.platform.settings import Settings
-from bgcheck.vault import Keyring
 from workflow import Role
 
 from support.factories import PASSWORD, TEST_ACTOR, make_user
