@@ -7,11 +7,16 @@ every module against every other, with the same import graph (grimp).
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 import grimp
 
 PACKAGES = ("workflow", "bgcheck", "api")
+ROOT = Path(__file__).resolve().parent.parent
+# What the HTTP layer may take from the database libraries: handles to pass to bgcheck.
+API_MAY_IMPORT = {"sqlalchemy": {"Engine"}, "sqlmodel": {"Session"}, "sqlalchemy.exc": None}
 
 
 def import_graph() -> dict[str, set[str]]:
@@ -71,3 +76,23 @@ def test_the_check_finds_a_cycle_however_deep() -> None:
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a", "d"}, "d": set(), "e": {"e"}}
     assert cycles(graph) == [["a", "b", "c"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_the_http_layer_builds_no_sql() -> None:
+    """Queries live in bgcheck (next to the rule they serve), never in a route or page."""
+    found = []
+    for path in sorted((ROOT / "api").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names = [(alias.name, None) for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [(node.module, alias.name) for alias in node.names]
+            else:
+                continue
+            for module, name in names:
+                if module.split(".")[0] not in ("sqlalchemy", "sqlmodel"):
+                    continue
+                allowed = API_MAY_IMPORT.get(module, set())
+                if allowed is not None and name not in allowed:
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno} {module} {name}")
+    assert found == []

@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from api.deps import CaseCtx, DbSession, ReadSession
 from api.errors import status_of
@@ -30,13 +30,14 @@ from api.pages.web import (
 )
 from api.versions import parse_version
 from bgcheck import policy
+from bgcheck.cases import queries as case_queries
 from bgcheck.cases import reports
 from bgcheck.cases import service as case_service
 from bgcheck.cases import views as case_views
 from bgcheck.cases.context import CaseContext
 from bgcheck.cases.queries import CaseFilter
 from bgcheck.identity.actors import Actor
-from bgcheck.models import Department, utcnow
+from bgcheck.models import utcnow
 from bgcheck.platform.errors import BgcheckError, InvalidInput, NotFound
 from workflow import Event, State
 
@@ -92,13 +93,6 @@ ID_TYPES: Final = (
 )
 
 
-def _departments(session: Session, actor: Actor) -> list[tuple[str, str]]:
-    rows = session.exec(select(Department.code, Department.name).order_by(Department.code)).all()
-    if policy.department_scoped(policy.granted(actor, policy.Action.READ_CASE)):
-        return [(code, name) for code, name in rows if code in actor.department_codes]
-    return list(rows)
-
-
 # -- lists ---------------------------------------------------------------------------------
 
 
@@ -128,7 +122,7 @@ def case_list(
             "states": list(State),
             "state": chosen,
             "department": department,
-            "departments": _departments(db, actor),
+            "departments": case_queries.visible_departments(db, actor),
             "sees_contact": bool(policy.granted(actor, policy.Action.READ_CASE_CONTACT)),
         },
         actor=actor,
@@ -200,7 +194,11 @@ def _new_page(
     return render(
         request,
         "new_case.html",
-        {"values": values, "errors": errors, "departments": _departments(db, actor)},
+        {
+            "values": values,
+            "errors": errors,
+            "departments": case_queries.visible_departments(db, actor),
+        },
         status=status,
         actor=actor,
     )

@@ -8,7 +8,6 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
-from sqlmodel import Session, col, select
 
 from api.deps import CurrentActor, DbSession, ReadSession, permit
 from api.errors import problems
@@ -87,16 +86,7 @@ def list_jobs(
 ) -> list[JobRead]:
     """The outbox: jobs waiting or retrying, and dead ones (given up after the last
     attempt) that need a person. No PII: kinds, case ids and error classes."""
-    return [_job(row) for row in _jobs(db, status, limit)]
-
-
-def _jobs(db: Session, status: JobStatus | None, limit: int) -> list[OutboxJob]:
-    statement = select(OutboxJob)
-    if status is None:
-        statement = statement.where(OutboxJob.status != JobStatus.DONE)
-    else:
-        statement = statement.where(OutboxJob.status == status)
-    return list(db.exec(statement.order_by(col(OutboxJob.created_at)).limit(limit)).all())
+    return [_job(row) for row in vendor_orders.jobs(db, status, limit)]
 
 
 @router.post(

@@ -183,3 +183,12 @@ def _decode(cursor: str) -> tuple[datetime, uuid.UUID]:
         return moment, uuid.UUID(case_id)
     except (ValueError, TypeError):
         raise InvalidInput("cursor: not a cursor this API gave out") from None
+
+
+def visible_departments(session: Session, actor: Actor) -> list[tuple[str, str]]:
+    """(code, name) of the departments whose cases ``actor`` sees, by code: the request
+    form's choices and the list filter's."""
+    rows = session.exec(select(Department.code, Department.name).order_by(Department.code)).all()
+    if policy.department_scoped(policy.granted(actor, policy.Action.READ_CASE)):
+        return [(code, name) for code, name in rows if code in actor.department_codes]
+    return list(rows)

@@ -142,6 +142,16 @@ def job_counts(session: Session) -> dict[str, int]:
     return counts
 
 
+def jobs(session: Session, status: JobStatus | None, limit: int) -> list[OutboxJob]:
+    """Outbox jobs, oldest first: those not done (waiting, retrying, dead), or one status."""
+    statement = select(OutboxJob)
+    if status is None:
+        statement = statement.where(OutboxJob.status != JobStatus.DONE)
+    else:
+        statement = statement.where(OutboxJob.status == status)
+    return list(session.exec(statement.order_by(col(OutboxJob.created_at)).limit(limit)).all())
+
+
 # -- the outbox ----------------------------------------------------------------------------
 
 
