@@ -26,10 +26,11 @@ from sqlmodel import SQLModel
 
 from api.app import create_app
 from bgcheck.cases import service as case_service
-from bgcheck.crypto import email_index, retention, ssn_index
+from bgcheck.crypto import email_index, ssn_index
 from bgcheck.models import utcnow
 from bgcheck.platform.db import session_scope
 from bgcheck.platform.settings import Settings
+from bgcheck.vault import retention
 from workflow import ConsentBody, Event, Role
 
 from support.auth import access_token
