@@ -23,26 +23,13 @@ from bgcheck.identity.actors import Actor
 from bgcheck.models import Case, utcnow
 from bgcheck.platform.errors import BgcheckError
 from bgcheck.platform.settings import Settings
-from workflow import PAYLOADS, ActorView, Decision, Effect, Event, Role, State, decide, evolve
+from workflow import ActorView, Decision, Effect, Event, Role, State, decide, evolve
 
-from support.cases import ASSESSMENT, CASE, CONSENT, IDENTITY, case_context
+from support.cases import CASE, case_context
 from support.factories import make_actor
+from support.lifecycle import BODIES, OUTSIDE_MOVES, fire_as, portal_purpose
 
 STAFF = ("hr", "reviewer", "reviewer2", "manager", "manager2")
-BODIES: dict[Event, dict[str, Any]] = {event: model.example() for event, model in PAYLOADS.items()}
-BODIES |= {
-    Event.CONSENT: CONSENT,
-    Event.VERIFY_IDENTITY: IDENTITY,
-    Event.PROPOSE_ADVERSE: ASSESSMENT,
-    Event.VENDOR_COMPLETE: {"result": "consider"},
-}
-OUTSIDE_MOVES: dict[State, list[tuple[Event, str]]] = {
-    State.AWAITING_CONSENT: [(Event.CONSENT, "candidate")],
-    State.READY: [(Event.ORDER, "system")],
-    State.SUBMITTED: [(Event.VENDOR_ACK, "vendor"), (Event.VENDOR_COMPLETE, "vendor")],
-    State.IN_PROGRESS: [(Event.VENDOR_COMPLETE, "vendor")],
-    State.PRE_ADVERSE_NOTICE: [(Event.DISPUTE, "candidate")],
-}
 
 
 def _backwards(event: Event, state: State) -> bool:
@@ -119,12 +106,12 @@ def test_the_stored_case_is_what_evolve_predicts(
             decision = decide(seen, event, acting, body, now, rules=ctx.rules)
             try:
                 with db.begin_nested():
-                    outcome = self._fire(event, who, body, now)
+                    outcome = fire_as(db, ctx, who, event, body, now=now, **self.moves())
             except BgcheckError:
                 return  # refused (a guard, a used link): nothing stored, nothing to predict
             assert isinstance(decision, Decision), decision
             if outcome.portal_token:
-                self.tokens["consent" if event is Event.INVITE else "notice"] = outcome.portal_token
+                self.tokens[portal_purpose(event)] = outcome.portal_token
             after = case_service.view(db, ctx, self.case(), actor=None)
             assert after == evolve(before, decision), (event, who)
             reached.add(after.state)
@@ -133,25 +120,8 @@ def test_the_stored_case_is_what_evolve_predicts(
         def _outsider(who: str) -> ActorView:
             return ActorView(id=who, email=None, roles=frozenset({Role(who)}))
 
-        def _fire(
-            self, event: Event, who: str, body: dict[str, Any], now: Any
-        ) -> case_service.Outcome:
-            if who == "candidate":
-                token = self.tokens.get("consent" if event is Event.CONSENT else "notice")
-                if token is None:
-                    raise BgcheckError("no link yet")
-                return case_service.fire_as_candidate(
-                    db, ctx, token=token, event=event, body=body, now=now
-                )
-            if who in ("vendor", "system"):
-                return case_service.fire_as_system(
-                    db, ctx, case_id=self.case_id, event=event, body=body, now=now,
-                    as_role=Role(who),
-                )  # fmt: skip
-            return case_service.fire(
-                db, ctx, actors[who], case_id=self.case_id, event=event, body=body,
-                expected_version=None, now=now,
-            )  # fmt: skip
+        def moves(self) -> dict[str, Any]:
+            return {"case_id": self.case_id, "actors": actors, "tokens": self.tokens}
 
         @invariant()
         def versioned(self) -> None:

@@ -24,28 +24,15 @@ from bgcheck.models import AuditEvent, Case, utcnow
 from bgcheck.platform.db import session_scope
 from bgcheck.platform.errors import BgcheckError
 from bgcheck.platform.settings import Settings
-from workflow import FINAL_STATES, PAYLOADS, Event, Role, State
+from workflow import FINAL_STATES, Event, Role, State
 
-from support.cases import ASSESSMENT, CASE, CONSENT, IDENTITY, case_context
+from support.cases import CASE, case_context
 from support.factories import make_actor
+from support.lifecycle import BODIES, OUTSIDE_MOVES, fire_as, portal_purpose
 
 STAFF = ("hr", "reviewer", "reviewer2", "manager", "manager2", "auditor")
 OTHERS = ("candidate", "vendor", "system")
-BODIES: dict[Event, dict[str, Any]] = {event: model.example() for event, model in PAYLOADS.items()}
-BODIES |= {
-    Event.CONSENT: CONSENT,
-    Event.VERIFY_IDENTITY: IDENTITY,
-    Event.PROPOSE_ADVERSE: ASSESSMENT,
-    Event.VENDOR_COMPLETE: {"result": "consider"},
-}
 EVENTS = [event for event in Event if event is not Event.CREATE]
-OUTSIDE_MOVES: dict[State, list[tuple[Event, str]]] = {
-    State.AWAITING_CONSENT: [(Event.CONSENT, "candidate")],
-    State.READY: [(Event.ORDER, "system")],
-    State.SUBMITTED: [(Event.VENDOR_ACK, "vendor"), (Event.VENDOR_COMPLETE, "vendor")],
-    State.IN_PROGRESS: [(Event.VENDOR_COMPLETE, "vendor")],
-    State.PRE_ADVERSE_NOTICE: [(Event.DISPUTE, "candidate")],
-}
 
 
 @pytest.fixture(scope="module")
@@ -111,15 +98,14 @@ def test_random_events_keep_the_invariants(world) -> None:  # type: ignore[no-un
                     )
             try:
                 with session_scope(engine) as session:
-                    outcome = self._fire(session, event, who, body)
+                    outcome = fire_as(session, ctx, who, event, body, now=utcnow(), **self.moves())
             except BgcheckError:
                 accepted = False
             else:
                 accepted = True
                 self.changes += 1
                 if outcome.portal_token:
-                    purpose = "consent" if event is Event.INVITE else "notice"
-                    self.tokens[purpose] = outcome.portal_token
+                    self.tokens[portal_purpose(event)] = outcome.portal_token
             if allowed is not None:
                 assert allowed == accepted, (event, who, before)
             if before in FINAL_STATES:
@@ -140,35 +126,8 @@ def test_random_events_keep_the_invariants(world) -> None:  # type: ignore[no-un
             if options:
                 self.fire(*data.draw(st.sampled_from(sorted(options))))
 
-        def _fire(self, session: Session, event: Event, who: str, body: dict[str, Any]):  # type: ignore[no-untyped-def]
-            now = utcnow()
-            if who == "candidate":
-                token = self.tokens.get("consent" if event is Event.CONSENT else "notice")
-                if token is None:
-                    raise BgcheckError("no link yet")
-                return case_service.fire_as_candidate(
-                    session, ctx, token=token, event=event, body=body, now=now
-                )
-            if who in ("vendor", "system"):
-                return case_service.fire_as_system(
-                    session,
-                    ctx,
-                    case_id=self.case_id,
-                    event=event,
-                    body=body,
-                    now=now,
-                    as_role=Role(who),
-                )
-            return case_service.fire(
-                session,
-                ctx,
-                actors[who],
-                case_id=self.case_id,
-                event=event,
-                body=body,
-                expected_version=None,
-                now=now,
-            )
+        def moves(self) -> dict[str, Any]:
+            return {"case_id": self.case_id, "actors": actors, "tokens": self.tokens}
 
         @invariant()
         def lawful(self) -> None:
