@@ -24,7 +24,7 @@ from workflow.payloads import (
     VerifyIdentityBody,
 )
 from workflow.states import EFFECT_MEANINGS, FINAL_STATES, Effect, Event, Role, State
-from workflow.table import PAYLOADS, TABLE, Transition
+from workflow.table import PAYLOADS, STAFF_EVENTS, TABLE, Transition
 from workflow.views import DEFAULT_RULES, ActorView, CaseView, Rules
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "EFFECT_MEANINGS",
     "FINAL_STATES",
     "PAYLOADS",
+    "STAFF_EVENTS",
     "TABLE",
     "ActorView",
     "AssignBody",

@@ -32,7 +32,7 @@ from workflow.payloads import (
     VendorCompleteBody,
     VerifyIdentityBody,
 )
-from workflow.states import FINAL_STATES, Effect, Event, Role, State
+from workflow.states import FINAL_STATES, STAFF_ROLES, Effect, Event, Role, State
 
 
 @dataclass(frozen=True)
@@ -181,6 +181,16 @@ _BY_EVENT: Final[Mapping[Event, tuple[Transition, ...]]] = MappingProxyType(
 # The body schema of each event, for the API (OpenAPI, 422s) and for decide.
 PAYLOADS: Final[Mapping[Event, type[Body]]] = MappingProxyType(
     {row.event: row.payload for row in TABLE}
+)
+
+
+# The events people with accounts fire on a case, in ``Event`` order: the API's event
+# route documents their bodies, and each needs a label, a form and a "done" message on
+# the case page (checked when ``api.pages.cases`` is imported).
+STAFF_EVENTS: Final[tuple[Event, ...]] = tuple(
+    event
+    for event in Event
+    if event is not Event.CREATE and any(row.by & STAFF_ROLES for row in _BY_EVENT[event])
 )
 
 

@@ -10,6 +10,7 @@ refuse.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, Final
 
@@ -19,7 +20,7 @@ from sqlmodel import Session
 
 from api.deps import CaseCtx, DbSession, ReadSession
 from api.errors import status_of
-from api.pages.forms import FormErrors, create_body, event_body, form_errors
+from api.pages.forms import EVENT_BODIES, FormErrors, create_body, event_body, form_errors
 from api.pages.web import (
     PageActor,
     PageReader,
@@ -39,7 +40,7 @@ from bgcheck.cases.queries import CaseFilter
 from bgcheck.identity.actors import Actor
 from bgcheck.models import utcnow
 from bgcheck.platform.errors import BgcheckError, InvalidInput, NotFound
-from workflow import Event, State
+from workflow import STAFF_EVENTS, Event, State
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
@@ -55,7 +56,7 @@ QUEUE_STATES: Final = (
 # a rule: nothing is refused because of it). Finalizing is overdue once it is due.
 REVIEW_TARGET: Final = timedelta(days=3)
 
-EVENT_LABELS: Final = {
+EVENT_LABELS: Final[Mapping[Event, str]] = {
     Event.INVITE: "Send the invitation",
     Event.VERIFY_IDENTITY: "Record the identity check",
     Event.ORDER: "Order the background check",
@@ -69,7 +70,7 @@ EVENT_LABELS: Final = {
     Event.RESOLVE_DISPUTE: "Resolve the dispute",
     Event.FINALIZE_ADVERSE: "Finalize the adverse action",
 }
-DONE: Final = {
+DONE: Final[Mapping[Event | str, str]] = {
     Event.INVITE: "Invitation sent.",
     Event.VERIFY_IDENTITY: "Identity check recorded.",
     Event.ORDER: "The background check was ordered.",
@@ -84,6 +85,22 @@ DONE: Final = {
     Event.FINALIZE_ADVERSE: "Finalized: the adverse action notice was issued.",
     "create": "Request created. Invite the candidate when you are ready.",
 }
+
+
+def check_event_pages(
+    labels: Mapping[Event, str] = EVENT_LABELS,
+    done: Mapping[Event | str, str] = DONE,
+    bodies: Mapping[Event, object] = EVENT_BODIES,
+) -> None:
+    """Raise ``TypeError`` unless every staff event has a button label, a confirmation
+    and a form body (the template's fields are checked by a test)."""
+    for name, table in (("EVENT_LABELS", labels), ("DONE", done), ("EVENT_BODIES", bodies)):
+        if missing := set(STAFF_EVENTS) - table.keys():
+            raise TypeError(f"staff events missing from {name}: {sorted(missing)}")
+
+
+check_event_pages()
+
 ID_TYPES: Final = (
     ("drivers_license", "Driver's licence"),
     ("state_id", "State ID card"),

@@ -43,15 +43,7 @@ from bgcheck.cases.queries import CaseFilter
 from bgcheck.identity.actors import Actor
 from bgcheck.models import utcnow
 from bgcheck.platform.errors import InvalidInput
-from workflow import PAYLOADS, CreateBody, Event, State
-from workflow.states import STAFF_ROLES
-from workflow.table import rows_of
-
-# The events staff fire on a case through this route (`create` is POST /cases; the
-# candidate and the vendor fire theirs elsewhere).
-STAFF_EVENTS = [
-    e for e in Event if e is not Event.CREATE and any(row.by & STAFF_ROLES for row in rows_of(e))
-]
+from workflow import PAYLOADS, STAFF_EVENTS, CreateBody, Event, State
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 
