@@ -67,7 +67,7 @@ class AuthConfig:
     address_policy: throttle.Policy
     secret_box: mfa.SecretBox  # seals and opens TOTP secrets (from the keyring)
     provider: OidcProvider | None = None
-    client: OidcClient | None = None  # browser sign-in through the provider (services/sso)
+    client: OidcClient | None = None  # browser sign-in through the provider (bgcheck.identity.sso)
     # What a provider's token must carry to show a second factor (``shows_mfa``).
     mfa_amr: frozenset[str] = frozenset({"mfa"})
     mfa_acr: frozenset[str] = frozenset()
