@@ -85,7 +85,7 @@ class SmtpTransport:
         except smtplib.SMTPResponseException as exc:
             raise _classified(exc.smtp_code, type(exc).__name__) from None
         except smtplib.SMTPNotSupportedError:
-            raise MailError("the server does not offer STARTTLS, which is required") from None
+            raise MailError("the server lacks a required extension (STARTTLS or AUTH)") from None
         except (OSError, smtplib.SMTPException) as exc:  # refused, reset, timeout, TLS
             raise MailError(f"{type(exc).__name__}: cannot reach the mail server") from None
 

@@ -11,7 +11,9 @@ order changes nothing the second time:
   SKIP LOCKED`` on PostgreSQL, so workers on several machines share them; SQLite has a
   single writer), calls the vendor outside any transaction, then applies the answer in
   another. Failures back off exponentially with jitter; after the last attempt a job is
-  ``dead`` (admins see it in ``GET /api/v1/admin/jobs`` and in metrics).
+  ``dead`` (admins see it in ``GET /api/v1/admin/jobs`` and in metrics). The same loop
+  sends e-mail (``mail`` jobs, built by ``bgcheck.cases.mailings``; docs/notifications.md):
+  each kind's ``Prepare`` returns the call to make and what to write once it answered.
 - **webhooks** (``receive_webhook``): authenticated, deduplicated in an inbox, and
   turned into a ``vendor_sync`` job: a webhook is only ever a hint to re-fetch.
 - **polling** (``poll_quiet_orders``): an open order with no news for the vendor's
