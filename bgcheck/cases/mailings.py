@@ -29,6 +29,7 @@ from bgcheck.cases import links
 from bgcheck.cases.context import CaseContext
 from bgcheck.models import Case, JobKind, OutboxJob, User, new_id
 from bgcheck.platform.errors import InvalidInput, NotFound
+from bgcheck.vault.store import Shredded
 from workflow import State
 
 INVITATION: Final = "invitation"
@@ -116,7 +117,10 @@ def prepare(
 ) -> Outgoing | None:
     """The message a mail job sends now, or None when it no longer has a reason to go."""
     assert job.sealed is not None
-    carried = ctx.vault.open_record(session, case.id, SEALED_TABLE, str(job.id), job.sealed)
+    try:
+        carried = ctx.vault.open_record(session, case.id, SEALED_TABLE, str(job.id), job.sealed)
+    except Shredded:
+        return None  # retention destroyed the case's PII: there is no one left to write to
     template = str(carried["template"])
     build = BUILDERS.get(template)
     if build is None:

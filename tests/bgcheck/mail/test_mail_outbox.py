@@ -11,6 +11,7 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
+import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlmodel import select
 from typer.testing import CliRunner
@@ -20,9 +21,19 @@ from bgcheck.cases import links, mailings, service
 from bgcheck.cases.context import CaseContext
 from bgcheck.cli import app
 from bgcheck.mail.transport import read_message, stored_messages
-from bgcheck.models import AuditEvent, Case, JobKind, JobStatus, LinkPurpose, OutboxJob, utcnow
+from bgcheck.models import (
+    AuditEvent,
+    Case,
+    CaseKey,
+    JobKind,
+    JobStatus,
+    LinkPurpose,
+    OutboxJob,
+    utcnow,
+)
 from bgcheck.platform.db import session_scope
 from bgcheck.platform.settings import Settings, get_settings
+from bgcheck.vault.store import forget_keys
 from bgcheck.vendors.orders import Desk, process_due, retry_dead
 from workflow import Event, Role, State
 
@@ -280,3 +291,17 @@ def test_the_invitation_never_carries_the_ssn_or_date_of_birth(fresh_engine, tmp
     ssn, dob = details["ssn"], details["date_of_birth"]
     for secret in (ssn, ssn.replace("-", ""), ssn[-4:], dob, dob.replace("-", "/")):
         assert secret not in everything
+
+
+def test_mail_of_a_shredded_case_is_dropped(fresh_engine, tmp_path, smtp) -> None:  # type: ignore[no-untyped-def]
+    engine = fresh_engine()
+    ctx, desk = smtp_world(engine, tmp_path, smtp)
+    case_id, _ = invited(engine, ctx)
+    with session_scope(engine) as session:  # what retention's purge does to the key
+        session.exec(sa.delete(CaseKey).where(CaseKey.case_id == case_id))
+    forget_keys([case_id])
+    process_due(engine, desk)
+    (job,) = mail_jobs(engine, case_id)
+    assert job.status is JobStatus.DONE
+    assert smtp.messages() == []
+    assert events(engine, case_id) == []
