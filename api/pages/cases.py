@@ -71,7 +71,7 @@ EVENT_LABELS: Final[Mapping[Event, str]] = {
     Event.FINALIZE_ADVERSE: "Finalize the adverse action",
 }
 DONE: Final[Mapping[Event | str, str]] = {
-    Event.INVITE: "Invitation sent.",
+    Event.INVITE: "Invitation queued: the candidate gets it by e-mail.",
     Event.VERIFY_IDENTITY: "Identity check recorded.",
     Event.ORDER: "The background check was ordered.",
     Event.CANCEL: "The request was cancelled.",
@@ -345,7 +345,8 @@ def fire_event(
         )
     if outcome.portal_token:
         # The candidate's new link (the invitation, or a notice): shown once, in this
-        # answer only, never put in a URL or stored. bgcheck sends no email yet.
+        # answer only, never put in a URL or stored in clear. The invitation is also
+        # e-mailed (sealed in its outbox job); notices are not e-mailed yet.
         url = f"{ctx.settings.public_url}/portal/{outcome.portal_token}"
         return _case_page(
             request, db, ctx, actor, case_id, notice=DONE[chosen], portal_link=(chosen, url)

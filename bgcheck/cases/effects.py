@@ -21,7 +21,7 @@ from sqlmodel import Session, select
 
 from bgcheck import audit
 from bgcheck.audit import dissemination
-from bgcheck.cases import links, notices
+from bgcheck.cases import links, mailings, notices
 from bgcheck.cases.context import CaseContext
 from bgcheck.models import (
     Candidate,
@@ -73,12 +73,16 @@ Handler = Callable[[Step], str | None]
 def _issue_invitation(step: Step) -> str | None:
     expires, now = step.decision.invitation_expires_at, step.decision.at
     assert expires is not None
-    _, token = links.issue(
+    link, token = links.issue(
         step.session,
         case_id=step.case.id,
         purpose=LinkPurpose.CONSENT,
         now=now,
         lifetime=expires - now,
+    )
+    # The e-mail carries the same link HR sees; its token is sealed in the job row.
+    mailings.queue_invitation(
+        step.session, step.ctx, case_id=step.case.id, link_id=link.id, token=token, now=now
     )
     return token
 

@@ -12,6 +12,7 @@ from bgcheck.cli import (
     db,
     departments,
     keys,
+    mail,
     retention,
     server,
     users,
@@ -42,6 +43,7 @@ app.add_typer(audit.app, name="audit", no_args_is_help=True)
 app.add_typer(workflow.app, name="workflow", no_args_is_help=True)
 app.add_typer(keys.app, name="keys", no_args_is_help=True)
 app.add_typer(retention.app, name="retention", no_args_is_help=True)
+app.add_typer(mail.app, name="mail", no_args_is_help=True)
 
 
 def main() -> None:

@@ -120,12 +120,13 @@ class JobStatus(enum.StrEnum):
 
 
 class JobKind(enum.StrEnum):
-    """What an outbox job asks of the vendor; ``bgcheck.jobs.OUTBOX`` has a handler for each."""
+    """What an outbox job asks for; ``bgcheck.jobs.OUTBOX`` has a handler for each."""
 
     VENDOR_ORDER = "vendor_order"
     VENDOR_CANCEL = "vendor_cancel"
     VENDOR_REINVESTIGATION = "vendor_reinvestigation"
     VENDOR_SYNC = "vendor_sync"
+    MAIL = "mail"  # an e-mail (``bgcheck.cases.mailings``)
 
 
 class OutboxJob(SQLModel, table=True):
@@ -153,6 +154,9 @@ class OutboxJob(SQLModel, table=True):
     locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # Why the last attempt failed: an error class and status code, never a body or PII.
     last_error: str | None = Field(default=None, max_length=500)
+    # What a job needs beyond its case and kind, sealed with the case's data key and bound
+    # to this row (a mail job: its template and the portal token it carries); None if nothing.
+    sealed: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
 
 
 class IdempotentResponse(SQLModel, table=True):

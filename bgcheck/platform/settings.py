@@ -11,6 +11,7 @@ import logging
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -90,6 +91,22 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8000", description="Base URL used in links sent to people."
     )
     org_name: str = Field(default="bgcheck", min_length=1, max_length=120)
+    # E-mail (docs/notifications.md): unset, messages go into a Maildir under the data dir.
+    mail_url: SecretStr | None = Field(
+        default=None,
+        description="smtp://user:pass@host:587 (STARTTLS unless ?starttls=false) or "
+        "smtps://user:pass@host:465; unset: deliver into $BGCHECK_DATA_DIR/mail (a Maildir).",
+    )
+    mail_from: str | None = Field(
+        default=None,
+        min_length=3,
+        max_length=254,
+        description="The sender address; default bgcheck@ the host of BGCHECK_PUBLIC_URL.",
+    )
+    mail_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    mail_ca_file: Path | None = Field(
+        default=None, description="CA certificates (PEM) to trust for the mail server's TLS."
+    )
 
     consent_ttl_days: int = Field(default=14, ge=1, le=365)
     # The legal floors below are the product's, not a setting's (docs/security.md): a
@@ -190,6 +207,20 @@ class Settings(BaseSettings):
             raise ValueError("is a placeholder; generate one with `openssl rand -base64 48`")
         if len(secret) < 32:
             raise ValueError("must be at least 32 characters")
+        return value
+
+    @field_validator("mail_url")
+    @classmethod
+    def _mail_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("smtp://", "smtps://")):
+            raise ValueError("must start with smtp:// or smtps:// (unset: the embedded Maildir)")
+        return value
+
+    @field_validator("mail_from")
+    @classmethod
+    def _mail_from(cls, value: str | None) -> str | None:
+        if value is not None and (value.count("@") != 1 or any(c in value for c in "\r\n <>")):
+            raise ValueError("must be a plain address such as bgcheck@example.edu")
         return value
 
     @field_validator("forwarded_allow_ips")
@@ -309,6 +340,23 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.sqlalchemy_url.startswith("sqlite")
+
+    @property
+    def mail_sender(self) -> str:
+        """``BGCHECK_MAIL_FROM``, else bgcheck@ the public URL's host (localhost for an IP)."""
+        if self.mail_from:
+            return self.mail_from
+        host = urlsplit(self.public_url).hostname or "localhost"
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            return f"bgcheck@{host}"
+        return "bgcheck@localhost"
+
+    @property
+    def mail_dir(self) -> Path:
+        """The embedded mailbox (a Maildir), used when ``BGCHECK_MAIL_URL`` is unset."""
+        return self.data_dir / "mail"
 
     @property
     def run_embedded_worker(self) -> bool:

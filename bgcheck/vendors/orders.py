@@ -11,7 +11,9 @@ order changes nothing the second time:
   SKIP LOCKED`` on PostgreSQL, so workers on several machines share them; SQLite has a
   single writer), calls the vendor outside any transaction, then applies the answer in
   another. Failures back off exponentially with jitter; after the last attempt a job is
-  ``dead`` (admins see it in ``GET /api/v1/admin/jobs`` and in metrics).
+  ``dead`` (admins see it in ``GET /api/v1/admin/jobs`` and in metrics). The same loop
+  sends e-mail (``mail`` jobs, built by ``bgcheck.cases.mailings``; docs/notifications.md):
+  each kind's ``Prepare`` returns the call to make and what to write once it answered.
 - **webhooks** (``receive_webhook``): authenticated, deduplicated in an inbox, and
   turned into a ``vendor_sync`` job: a webhook is only ever a hint to re-fetch.
 - **polling** (``poll_quiet_orders``): an open order with no news for the vendor's
@@ -40,7 +42,8 @@ from sqlalchemy import Engine, exists, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from bgcheck import audit
+from bgcheck import audit, mail
+from bgcheck.cases import mailings
 from bgcheck.cases import service as case_service
 from bgcheck.cases.context import CaseContext
 from bgcheck.cases.service import Refused
@@ -208,7 +211,11 @@ def process_due(engine: Engine, desk: Desk, *, now: Callable[[], datetime] = utc
 def handle(
     engine: Engine, desk: Desk, job: Claimed, *, now: Callable[[], datetime] = utcnow
 ) -> None:
-    """One job: prepare (read), call the vendor (no transaction open), apply (write)."""
+    """One job: prepare (read), make the call (no transaction open), finish (write).
+
+    The call is the vendor's or the mail server's; its answer is applied, and the job
+    marked done, in one transaction.
+    """
     try:
         with session_scope(engine, read_only=True) as session:
             call = _prepare(session, desk, job, now())
@@ -218,26 +225,26 @@ def handle(
         if call is _LATER:
             _settle(engine, job, JobStatus.PENDING, now(), retry_in=WAIT_FOR_ORDER)
             return
-        order = call()
+        finish = call()
         with session_scope(engine) as session:
             row = _ours(session, job)
             if row is not None:
-                apply_order(session, desk, job.case_id, order, now())
+                finish(session, now())
                 _mark(row, JobStatus.DONE, now())
-    except VendorRejected as exc:
-        log.warning("vendor refused the job", job=job.kind, job_id=str(job.id), error=str(exc))
-        _settle(engine, job, JobStatus.DEAD, now(), error=f"refused: {exc}")
+    except (VendorRejected, mail.MailRejected) as exc:
+        log.warning("the job was refused", job=job.kind, job_id=str(job.id), error=str(exc))
+        _settle(engine, job, JobStatus.DEAD, now(), error=f"refused: {exc}", failure=exc)
     except Exception as exc:
         # A bug or a database hiccup is retried like a vendor failure, and logged in full
         # (our own tracebacks hold no PII: ``Subject`` redacts itself).
-        if isinstance(exc, VendorError):
-            log.warning("vendor call failed", job=job.kind, job_id=str(job.id), error=str(exc))
+        if isinstance(exc, VendorError | mail.MailError):
+            log.warning("outbox call failed", job=job.kind, job_id=str(job.id), error=str(exc))
             reason = str(exc)
         else:
             log.exception("job failed", job=job.kind, job_id=str(job.id))
             reason = type(exc).__name__
         if job.attempts >= desk.max_attempts:
-            _settle(engine, job, JobStatus.DEAD, now(), error=reason)
+            _settle(engine, job, JobStatus.DEAD, now(), error=reason, failure=exc)
         else:
             retry_in = _backoff(desk, job.attempts)
             _settle(engine, job, JobStatus.PENDING, now(), error=reason, retry_in=retry_in)
@@ -246,10 +253,8 @@ def handle(
 _LATER: Any = object()  # _prepare's answer for "not yet: try again shortly"
 
 
-def _prepare(
-    session: Session, desk: Desk, job: Claimed, now: datetime
-) -> Callable[[], Order] | None:
-    """The vendor call this job needs now, or ``None`` when there is nothing left to do."""
+def _prepare(session: Session, desk: Desk, job: Claimed, now: datetime) -> Call | None:
+    """The call this job needs now, or ``None`` when there is nothing left to do."""
     case = session.get(Case, job.case_id)
     if case is None:
         return None
@@ -259,8 +264,47 @@ def _prepare(
     return prepare(session, desk, job, case)
 
 
-# The vendor call a job of one kind needs for ``case`` now, None when nothing is left to do.
-Prepare = Callable[[Session, "Desk", Claimed, Case], Callable[[], Order] | None]
+# What a job's answer does, in the transaction that marks the job done.
+Finish = Callable[[Session, datetime], None]
+# The call a job makes outside any transaction (to the vendor, to the mail server).
+Call = Callable[[], Finish]
+# The call a job of one kind needs for ``case`` now, None when nothing is left to do.
+Prepare = Callable[[Session, "Desk", Claimed, Case], Call | None]
+# The vendor call of a vendor job, whose answer ``apply_order`` applies.
+VendorPrepare = Callable[[Session, "Desk", Claimed, Case], Callable[[], Order] | None]
+
+
+def _vendor(prepare: VendorPrepare) -> Prepare:
+    """A vendor job: the order the vendor answers with is applied to the case."""
+
+    def prepared(session: Session, desk: Desk, job: Claimed, case: Case) -> Call | None:
+        call = prepare(session, desk, job, case)
+        if call is None or call is _LATER:
+            return call
+
+        def run() -> Finish:
+            order = call()
+            return lambda session, now: apply_order(session, desk, job.case_id, order, now)
+
+        return run
+
+    return prepared
+
+
+def _prepare_mail(session: Session, desk: Desk, job: Claimed, case: Case) -> Call | None:
+    """An e-mail (``bgcheck.cases.mailings``): built now, sent, then recorded as sent."""
+    row = session.get(OutboxJob, job.id)
+    assert row is not None
+    outgoing = mailings.prepare(session, desk.ctx, job=row, case=case, now=utcnow())
+    if outgoing is None:
+        return None
+    transport, case_id = mail.make_transport(desk.ctx.settings), case.id
+
+    def run() -> Finish:
+        outgoing.send(transport)
+        return lambda session, now: mailings.record_sent(session, case_id, outgoing.facts, now)
+
+    return run
 
 
 def _prepare_order(
@@ -316,10 +360,11 @@ def _prepare_sync(
 # One handler per job kind; ``bgcheck.jobs.check_registry`` checks none is missing.
 OUTBOX: Final[Mapping[JobKind, Prepare]] = MappingProxyType(
     {
-        JobKind.VENDOR_ORDER: _prepare_order,
-        JobKind.VENDOR_CANCEL: _prepare_cancel,
-        JobKind.VENDOR_REINVESTIGATION: _prepare_reinvestigation,
-        JobKind.VENDOR_SYNC: _prepare_sync,
+        JobKind.VENDOR_ORDER: _vendor(_prepare_order),
+        JobKind.VENDOR_CANCEL: _vendor(_prepare_cancel),
+        JobKind.VENDOR_REINVESTIGATION: _vendor(_prepare_reinvestigation),
+        JobKind.VENDOR_SYNC: _vendor(_prepare_sync),
+        JobKind.MAIL: _prepare_mail,
     }
 )
 
@@ -359,6 +404,7 @@ def _settle(
     *,
     error: str | None = None,
     retry_in: timedelta | None = None,
+    failure: Exception | None = None,
 ) -> None:
     """End our lease on the job: done, dead (audited), or pending again after ``retry_in``."""
     with session_scope(engine) as session:
@@ -371,7 +417,10 @@ def _settle(
             if error is None:
                 row.attempts -= 1  # waiting for another job is not a failed attempt
         session.add(row)
-        if status is JobStatus.DEAD:
+        if status is JobStatus.DEAD and job.kind is JobKind.MAIL:
+            facts = failure.facts if isinstance(failure, mail.MailError) else {"job": str(job.id)}
+            mailings.record_failed(session, job.case_id, facts, error or "failed", now)
+        elif status is JobStatus.DEAD:
             audit.record(
                 session,
                 audit.AuditActor.system("worker"),
