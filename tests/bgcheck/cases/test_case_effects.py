@@ -84,7 +84,9 @@ def test_the_stored_case_is_what_evolve_predicts(
             case, now = self.case(), utcnow()
             # Cancelling ends a run and a new invitation starts it over: only when asked
             # to, so most runs go deep.
-            sideways = data.draw(st.booleans())
+            # Backwards moves (cancel, a new invitation) one step in ten: runs go deep
+            # enough to reach a decision (asserted below) and still cover those moves.
+            sideways = data.draw(st.integers(0, 9)) == 0
             options = [
                 (event, who)
                 for who in STAFF
@@ -130,6 +132,9 @@ def test_the_stored_case_is_what_evolve_predicts(
 
     Lifecycle.TestCase.settings = settings(
         max_examples=60,
+        # The same walks every run: the coverage check below cannot flake, and a change
+        # that stops the walks reaching a decision fails every time.
+        derandomize=True,
         stateful_step_count=60,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
