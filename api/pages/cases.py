@@ -257,7 +257,7 @@ def _case_page(
 ) -> Response:
     now = utcnow()
     _, view = case_views.get(db, ctx, actor, case_id, now)
-    timeline = case_views.history(db, ctx, actor, case_id)
+    timeline = case_views.history(db, ctx, actor, case_id, with_mail=True)
     events = [event for event in view.allowed_events if event in EVENT_LABELS]
     return render(
         request,

@@ -72,6 +72,7 @@ class HistoryItem:
     actor_kind: str
     actor_id: str | None
     at: datetime
+    mail: str | None = None  # for an e-mail: its template ("invitation"), else None
 
 
 def seen(
@@ -154,20 +155,22 @@ def listing(
 
 
 def history(
-    session: Session, ctx: CaseContext, actor: Actor, case_id: uuid.UUID
+    session: Session, ctx: CaseContext, actor: Actor, case_id: uuid.UUID, *, with_mail: bool = False
 ) -> list[HistoryItem]:
-    """Every transition of a case the actor may see: event, from, to, who, when."""
+    """Every transition of a case the actor may see: event, from, to, who, when; with
+    ``with_mail``, the e-mails about it too (event ``mail_sent`` or ``mail_failed``)."""
     case_service.get_visible(session, ctx, actor, case_id)
     return [
         HistoryItem(
-            event=event.action.removeprefix("case."),
+            event=event.action.removeprefix("case.").replace(".", "_"),
             from_state=event.data.get("from"),
             to_state=event.data.get("to"),
             actor_kind=event.actor_kind,
             actor_id=event.actor_id,
             at=event.occurred_at,
+            mail=event.data.get("template") if event.action.startswith("mail.") else None,
         )
-        for event in list_case_history(session, case_id)
+        for event in list_case_history(session, case_id, with_mail=with_mail)
     ]
 
 
