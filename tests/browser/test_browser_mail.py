@@ -20,11 +20,12 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
+from sqlmodel import select
 
 from bgcheck import demo
 from bgcheck.identity import mfa
 from bgcheck.mail import mailbox
-from bgcheck.models import utcnow
+from bgcheck.models import JobKind, JobStatus, OutboxJob, utcnow
 from bgcheck.platform import migrate
 from bgcheck.platform.db import make_engine, session_scope
 from bgcheck.platform.settings import Settings
@@ -44,8 +45,12 @@ PORTAL = re.compile(r"https?://\S+/portal/[A-Za-z0-9_-]+")
 @dataclass
 class Served:
     base: str
-    mail_dir: Path
+    settings: Settings
     log: Path
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.settings.mail_dir
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +78,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     engine.dispose()
     log_path = data_dir / "serve.log"
     with running_server(env, port, log_path):
-        yield Served(base, settings.mail_dir, log_path)
+        yield Served(base, settings, log_path)
 
 
 APPS: dict[str, Authenticator] = {}
@@ -171,6 +176,15 @@ def test_the_invitation_from_the_mailbox_and_the_admin_pages(
     candidate_context.close()
     hr_context.close()
 
+    # A mail server that refused an invitation for good (what a 5xx leaves): a dead job.
+    engine = make_engine(served.settings)
+    with session_scope(engine) as session:
+        job = session.exec(select(OutboxJob).where(OutboxJob.kind == JobKind.MAIL)).first()
+        assert job is not None
+        job.status, job.attempts, job.last_error = JobStatus.DEAD, 1, "MailRejected: 550"
+        session.add(job)
+    engine.dispose()
+
     # --- the administrator: Sent mail, a message, the outbox, on both screens -------------
     for name, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
         admin_context, admin = staff(browser, served, "admin", viewport=viewport)
@@ -188,6 +202,9 @@ def test_the_invitation_from_the_mailbox_and_the_admin_pages(
         expect(admin.get_by_role("heading", level=1)).to_have_text("Outbox")
         no_horizontal_overflow(admin)
         shot(admin, f"mail-04-outbox-{name}")
+        if name == "phone":  # the dead job goes back to the queue (and the worker sends it)
+            admin.get_by_role("button", name="Send again").click()
+            expect(admin.locator(".notice")).to_contain_text("back in the queue")
         admin_context.close()
 
     # --- a reviewer sends the pre-adverse notice of a demo case again ---------------------
