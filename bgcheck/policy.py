@@ -41,6 +41,9 @@ class Action(StrEnum):
     MANAGE_JOBS = "manage_jobs"  # the outbox: see dead jobs, send them back
     APPROVE_ACCESS = "approve_access"  # the second pair of eyes on a PII role or an MFA reset
     READ_APPROVALS = "read_approvals"  # what waits for that second pair of eyes
+    # The embedded mailbox (demo mode): what bgcheck delivered locally, candidates' links in it.
+    READ_MAILBOX = "read_mailbox"
+    RESEND_NOTICE = "resend_notice"  # a new link to an adverse-action notice, the old revoked
 
 
 _REVIEW: Final = frozenset(
@@ -50,6 +53,7 @@ _REVIEW: Final = frozenset(
         Action.READ_CASE_CONTACT,
         Action.REVEAL_PII,
         Action.READ_REPORT,
+        Action.RESEND_NOTICE,
     }
 )
 
@@ -81,7 +85,13 @@ GRANTS: Final[Mapping[Role, frozenset[Action]]] = {
     ),
     # Administrators manage people and keys; they never read PII or reports.
     Role.ADMIN: frozenset(
-        {Action.MANAGE_USERS, Action.MANAGE_KEYS, Action.MANAGE_JOBS, Action.READ_APPROVALS}
+        {
+            Action.MANAGE_USERS,
+            Action.MANAGE_KEYS,
+            Action.MANAGE_JOBS,
+            Action.READ_APPROVALS,
+            Action.READ_MAILBOX,
+        }
     ),
 }
 

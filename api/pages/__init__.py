@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.pages import access, account, audit, cases, portal, signin
+from api.pages import access, account, admin, audit, cases, portal, signin
 
 router = APIRouter(include_in_schema=False)
 router.include_router(signin.router)
@@ -16,3 +16,4 @@ router.include_router(cases.router)
 router.include_router(portal.router)
 router.include_router(audit.router)
 router.include_router(access.router)
+router.include_router(admin.router)

@@ -32,7 +32,7 @@ from api.pages.web import (
 from api.versions import parse_version
 from bgcheck import policy
 from bgcheck.cases import queries as case_queries
-from bgcheck.cases import reports
+from bgcheck.cases import reports, resends
 from bgcheck.cases import service as case_service
 from bgcheck.cases import views as case_views
 from bgcheck.cases.context import CaseContext
@@ -250,7 +250,7 @@ def _case_page(
     errors: FormErrors | None = None,
     failed_event: Event | None = None,
     values: dict[str, Any] | None = None,
-    portal_link: tuple[Event, str] | None = None,
+    portal_link: tuple[Event | str, str] | None = None,
     pii: dict[str, Any] | None = None,
     report: dict[str, Any] | None = None,
     report_missing: bool = False,
@@ -278,11 +278,18 @@ def _case_page(
             "report_missing": report_missing,
             "may_reveal": policy.may(actor, policy.Action.REVEAL_PII),
             "may_read_report": policy.may(actor, policy.Action.READ_REPORT),
+            # The notice whose link this actor may send again now (its kind), else None.
+            "resend_notice": _resendable(view.state, actor),
             "actor_id": actor.user_id,
         },
         status=status,
         actor=actor,
     )
+
+
+def _resendable(state: State, actor: Actor) -> str | None:
+    notice = resends.NOTICE_IN.get(state)
+    return notice.value if notice and policy.may(actor, policy.Action.RESEND_NOTICE) else None
 
 
 @router.get("/cases/{case_id}")
@@ -352,6 +359,24 @@ def fire_event(
             request, db, ctx, actor, case_id, notice=DONE[chosen], portal_link=(chosen, url)
         )
     return RedirectResponse(f"/cases/{case_id}?done={chosen.value}", status_code=303)
+
+
+@router.post("/cases/{case_id}/notice-link")
+def resend_notice(
+    request: Request,
+    case_id: uuid.UUID,
+    db: DbSession,
+    actor: PageActor,
+    ctx: CaseCtx,
+    form: SignedForm,
+) -> Response:
+    """A new link to the candidate's notice (``bgcheck.cases.resends``), shown once here."""
+    resent = resends.resend_notice(db, ctx, actor, case_id=case_id, now=utcnow())
+    url = f"{ctx.settings.public_url}/portal/{resent.token}"
+    notice = "A new link to the notice was made; the earlier one no longer works."
+    return _case_page(
+        request, db, ctx, actor, case_id, notice=notice, portal_link=("resend_notice", url)
+    )
 
 
 @router.post("/cases/{case_id}/pii")

@@ -176,6 +176,10 @@ def navigation(actor: Actor) -> list[tuple[str, str]]:
         entries.append(("/audit", "Audit"))
     if policy.granted(actor, policy.Action.READ_APPROVALS):
         entries.append(("/approvals", "Approvals"))
+    if policy.granted(actor, policy.Action.MANAGE_JOBS):
+        entries.append(("/admin/outbox", "Outbox"))
+    if policy.granted(actor, policy.Action.READ_MAILBOX):
+        entries.append(("/admin/mail", "Sent mail"))
     entries.append(("/account", "Account"))  # everyone's own second factor
     return entries
 

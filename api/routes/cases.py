@@ -28,13 +28,14 @@ from api.schemas.cases import (
     CaseSearch,
     EventResult,
     HistoryEntry,
+    NoticeLinkRead,
     ReportRead,
     RevealedPii,
 )
 from api.schemas.times import IsoTime
 from api.versions import etag, parse_if_match
 from bgcheck import policy
-from bgcheck.cases import idempotency, reports
+from bgcheck.cases import idempotency, reports, resends
 from bgcheck.cases import search as search_service
 from bgcheck.cases import service as case_service
 from bgcheck.cases import views as case_views
@@ -265,6 +266,23 @@ def fire_event(
         return result, {"ETag": etag(outcome.case)}
 
     return once(db, ctx, actor, request, idempotency_key, body, 200, fire)
+
+
+@router.post("/{case_id}/notice-link", responses=problems(401, 403, 404, 409, 422))
+def resend_notice(
+    case_id: uuid.UUID, db: DbSession, actor: CurrentActor, ctx: CaseCtx
+) -> NoticeLinkRead:
+    """Send the candidate's notice again: a new link (the old one revoked), while the case
+    is in its waiting period or after the final notice; 409 otherwise. Audited as
+    `case.notice_link_reissued`. Reviewers and managers, on a case they can reach."""
+    resent = resends.resend_notice(db, ctx, actor, case_id=case_id, now=utcnow())
+    return NoticeLinkRead(
+        case_id=resent.case.id,
+        notice=resent.notice.value,
+        notice_url=f"{ctx.settings.public_url}/portal/{resent.token}",
+        expires_at=resent.expires_at,
+        emailed=resent.emailed,
+    )
 
 
 @router.get("/{case_id}/history", responses=problems(401, 403, 404, 422))

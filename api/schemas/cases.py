@@ -72,6 +72,19 @@ class EventResult(CaseRead):
         return cls.model_validate(seen, from_attributes=True).model_copy(update=links)
 
 
+class NoticeLinkRead(BaseModel):
+    """A new link to the candidate's notice; the previous link no longer works."""
+
+    case_id: uuid.UUID
+    notice: str = Field(description="`pre_adverse_notice` or `final_notice`.")
+    notice_url: str = Field(description="The candidate's new link; send it to them.")
+    expires_at: datetime
+    emailed: bool = Field(
+        description="Whether an e-mail with the link was queued. False today: notices are "
+        "not e-mailed yet, so send the link yourself."
+    )
+
+
 class CasePage(BaseModel):
     items: list[CaseRead]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")

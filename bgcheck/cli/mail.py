@@ -2,7 +2,8 @@
 
 So a demo needs no mail server: what bgcheck sent, candidates' links included, is under
 $BGCHECK_DATA_DIR/mail. With BGCHECK_MAIL_URL set, mail goes to that server instead and
-this mailbox stays empty.
+this mailbox stays empty. The reading is ``bgcheck.mail.mailbox``, which the admins'
+"Sent mail" page uses too.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from typing import Annotated
 import typer
 
 from bgcheck.cli.common import fail, settings
-from bgcheck.mail.transport import read_message, stored_messages
+from bgcheck.mail import mailbox
+from bgcheck.platform.errors import NotFound
 
 app = typer.Typer(help="The embedded mailbox: the e-mail bgcheck delivered locally.")
 
@@ -21,9 +23,9 @@ app = typer.Typer(help="The embedded mailbox: the e-mail bgcheck delivered local
 def list_() -> None:
     """One line per message, oldest first: its id, date, recipient and subject."""
     config = settings()
-    if config.mail_url is not None:
+    if not mailbox.embedded(config):
         typer.echo("BGCHECK_MAIL_URL is set: mail goes to that server, not to this mailbox")
-    found = stored_messages(config.mail_dir)
+    found = mailbox.stored_messages(config.mail_dir)
     for stored in found:
         typer.echo(f"{stored.key}  {stored.date}  {stored.to}  {stored.subject}")
     typer.echo(f"{len(found)} message(s) in {config.mail_dir}", err=True)
@@ -37,11 +39,11 @@ def show(
     """The message's headers and its text part (or its HTML part)."""
     config = settings()
     try:
-        message = read_message(config.mail_dir, message_id)
-    except (KeyError, FileNotFoundError):
+        shown = mailbox.show(config.mail_dir, message_id)
+    except NotFound:
         fail(f"no message {message_id!r} in {config.mail_dir}")
-    for name in ("Date", "From", "To", "Subject", "Message-ID", "Auto-Submitted"):
-        typer.echo(f"{name}: {str(message[name] or '').strip()}")
-    body = message.get_body(("html",) if html else ("plain",))
+    for name, value in shown.headers:
+        typer.echo(f"{name}: {value}")
+    body = shown.html if html else shown.text
     typer.echo("")
-    typer.echo(body.get_content() if body is not None else "(no such part)")
+    typer.echo(body if body is not None else "(no such part)")

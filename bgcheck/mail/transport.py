@@ -18,8 +18,6 @@ second at once.
 from __future__ import annotations
 
 import contextlib
-import email
-import email.policy
 import hashlib
 import mailbox
 import os
@@ -28,7 +26,6 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -159,45 +156,3 @@ def make_transport(settings: Settings) -> Transport:
         timeout=settings.mail_timeout_seconds,
         context=context,
     )
-
-
-# -- reading the embedded mailbox (``bgcheck mail``) ----------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Stored:
-    key: str
-    date: str
-    to: str
-    subject: str
-
-
-def stored_messages(path: Path) -> list[Stored]:
-    """The Maildir's messages, oldest first."""
-    if not (path / "new").is_dir():
-        return []
-    box = mailbox.Maildir(path, create=False)
-    found = []
-    for key in box.iterkeys():
-        parsed = read_message(path, key)
-        # A long header is folded onto its next line; its value is what follows.
-        date, to, subject = (str(parsed[name] or "").strip() for name in ("Date", "To", "Subject"))
-        found.append(Stored(key, date, to, subject))
-    return sorted(found, key=lambda s: (_sortable(s.date), s.key))
-
-
-def read_message(path: Path, key: str) -> EmailMessage:
-    """One message of the Maildir, parsed; ``KeyError`` when there is none with that key."""
-    box = mailbox.Maildir(path, create=False)
-    with box.get_file(key) as file:
-        data = file.read()
-    parsed = email.message_from_bytes(data, policy=email.policy.default)
-    assert isinstance(parsed, EmailMessage)
-    return parsed
-
-
-def _sortable(date: str) -> float:
-    try:
-        return parsedate_to_datetime(date).timestamp()
-    except (TypeError, ValueError):
-        return 0.0

@@ -97,6 +97,10 @@ class World:
 
     def in_notice(self) -> str:
         """A case in its waiting period; the candidate's notice link."""
+        return self.notice_case()[1]
+
+    def notice_case(self) -> tuple[uuid.UUID, str]:
+        """A case in its waiting period, and the candidate's notice link."""
         case_id, token = self.invited()
         with session_scope(self.engine) as session:
             case_service.fire_as_candidate(
@@ -110,7 +114,7 @@ class World:
         self.fire("reviewer", case_id, Event.PROPOSE_ADVERSE, ASSESSMENT)
         notice = self.fire("manager", case_id, Event.APPROVE_ADVERSE)
         assert notice is not None
-        return notice
+        return case_id, notice
 
     def reported(self) -> uuid.UUID:
         """A case in review, its vendor report stored."""
@@ -314,6 +318,12 @@ OPS = [
         "/api/v1/cases/{case_id}/notices",
         REVIEWERS,
         request=lambda w: {"path": {"case_id": w.new_case()}},
+    ),
+    Op(
+        "POST",
+        "/api/v1/cases/{case_id}/notice-link",
+        REVIEWERS,
+        request=lambda w: {"path": {"case_id": w.notice_case()[0]}},
     ),
     Op(
         "GET",

@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from sqlmodel import select
 
 from api.pages.web import PageRoute
 from bgcheck.audit import AuditActor
 from bgcheck.identity import account_links, proposals
 from bgcheck.identity import users as user_service
-from bgcheck.models import utcnow
+from bgcheck.models import JobStatus, OutboxJob, utcnow
 from bgcheck.platform.db import session_scope
 from workflow import Role
 
@@ -122,6 +123,16 @@ def set_password(office: Office) -> Request:
     return {"path": {"token": token}, "data": form}
 
 
+def dead_job(office: Office) -> Request:
+    """An invitation e-mail the mail server refused for good."""
+    case_id, _ = office.invited()
+    with session_scope(office.engine) as session:
+        job = session.exec(select(OutboxJob).where(OutboxJob.case_id == case_id)).one()
+        job.status, job.attempts, job.last_error = JobStatus.DEAD, 1, "MailRejected: 550"
+        session.add(job)
+        return {"path": {"job_id": job.id}}
+
+
 OPS = [
     Op("GET", "/", each(STAFF, 200)),
     Op("GET", "/login", each(frozenset(ROLES), 200), public=True),
@@ -212,6 +223,17 @@ OPS = [
     Op("POST", "/set-password/{token}", each(frozenset(ROLES), 200), set_password, True),
     Op("GET", "/approvals", each(frozenset({"admin", "manager"}), 200)),
     Op("POST", "/approvals/{approval_id}", {"manager": 303}, pending_grant),
+    Op(
+        "POST",
+        "/cases/{case_id}/notice-link",
+        each(REVIEW, 200) | {"other_hr": 403},
+        lambda o: {"path": {"case_id": o.in_notice()[0]}},
+    ),
+    Op("GET", "/admin/mail", {"admin": 200}),
+    # No such message: the admin gets "not found", every other role 403 before the look.
+    Op("GET", "/admin/mail/{key}", {"admin": 404}, lambda o: {"path": {"key": "0" * 32}}),
+    Op("GET", "/admin/outbox", {"admin": 200}),
+    Op("POST", "/admin/outbox/{job_id}/retry", {"admin": 303}, dead_job),
 ]
 
 

@@ -9,7 +9,8 @@ import pytest
 
 from bgcheck import mail
 from bgcheck.cases import mailings
-from bgcheck.mail.transport import MaildirTransport, read_message, stored_messages
+from bgcheck.mail.mailbox import read_message, stored_messages
+from bgcheck.mail.transport import MaildirTransport
 
 NOW = datetime(2026, 12, 6, 9, 30, tzinfo=UTC)
 HOSTILE = '<script>alert("x")</script> & {{ 7*7 }} \' " 123-45-6789 1990-04-01'

@@ -20,7 +20,7 @@ from bgcheck import audit, mail
 from bgcheck.cases import links, mailings, service
 from bgcheck.cases.context import CaseContext
 from bgcheck.cli import app
-from bgcheck.mail.transport import read_message, stored_messages
+from bgcheck.mail.mailbox import read_message, stored_messages
 from bgcheck.models import (
     AuditEvent,
     Case,
