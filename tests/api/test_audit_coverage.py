@@ -60,6 +60,7 @@ RECORDS: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("POST", "/api/v1/cases/search"): frozenset({"search.performed"}),
     # OPS fires `cancel`; every event's type is case.<event> (checked against the docs below).
     ("POST", "/api/v1/cases/{case_id}/events/{event}"): frozenset({"case.cancel"}),
+    ("POST", "/api/v1/cases/{case_id}/notice-link"): frozenset({"case.notice_link_reissued"}),
     ("POST", "/api/v1/portal/{token}/consent"): frozenset({"case.consent"}),
     ("POST", "/api/v1/portal/{token}/dispute"): frozenset({"case.dispute"}),
     # Audited reads.
