@@ -45,6 +45,7 @@ CHANGES: Final[Mapping[Effect, FieldChanges]] = MappingProxyType(
         Effect.CANCEL_VENDOR_ORDER: {},
         Effect.REVOKE_PORTAL_LINKS: {},
         Effect.CLOSE_CASE: {},
+        Effect.ANNOUNCE_COMPLETION: {},
     }
 )
 

@@ -81,6 +81,7 @@ class Effect(StrEnum):
     CANCEL_VENDOR_ORDER = "cancel_vendor_order"
     REVOKE_PORTAL_LINKS = "revoke_portal_links"
     CLOSE_CASE = "close_case"
+    ANNOUNCE_COMPLETION = "announce_completion"
 
 
 FINAL_STATES: Final = frozenset({State.CLEARED, State.NOT_CLEARED, State.CANCELLED, State.EXPIRED})
@@ -120,7 +121,8 @@ EFFECT_MEANINGS: Final[Mapping[Effect, str]] = MappingProxyType(
         Effect.ISSUE_PRE_ADVERSE_NOTICE: (
             "generate the pre-adverse notice (report copy and source, findings relied on, "
             "FCRA Summary of Rights, CORI policy and correction process, the deadline), "
-            "store it encrypted, issue a portal link and log the CORI dissemination"
+            "store it encrypted, issue a portal link, e-mail it to the candidate and log "
+            "the CORI dissemination"
         ),
         Effect.START_WAITING_PERIOD: (
             "store `Decision.adverse_deadline` (never recompute it later)"
@@ -129,7 +131,10 @@ EFFECT_MEANINGS: Final[Mapping[Effect, str]] = MappingProxyType(
             "clear `proposed_by` and `adverse_deadline`: a new adverse action needs a new "
             "proposal, approval and notice"
         ),
-        Effect.RECORD_DISPUTE: "seal the candidate's statement and mark a dispute open",
+        Effect.RECORD_DISPUTE: (
+            "seal the candidate's statement, mark a dispute open and e-mail the candidate "
+            "that it was received"
+        ),
         Effect.REQUEST_REINVESTIGATION: (
             "put a job in the outbox asking the vendor to reinvestigate"
         ),
@@ -137,12 +142,17 @@ EFFECT_MEANINGS: Final[Mapping[Effect, str]] = MappingProxyType(
         Effect.ISSUE_FINAL_NOTICE: (
             "generate the final adverse-action notice (vendor name, address and phone; the "
             "vendor did not decide; free copy within 60 days; right to dispute), store it "
-            "encrypted, issue a portal link and log the CORI dissemination"
+            "encrypted, issue a portal link, e-mail it to the candidate and log the CORI "
+            "dissemination"
         ),
         Effect.CANCEL_VENDOR_ORDER: (
             "cancel the queued or placed vendor order (outbox job, or drop the unsent one)"
         ),
         Effect.REVOKE_PORTAL_LINKS: "invalidate every open portal link of the case",
         Effect.CLOSE_CASE: ("record the closing time; the retention period is counted from it"),
+        Effect.ANNOUNCE_COMPLETION: (
+            "e-mail the candidate that their check is complete, without the outcome (a "
+            "decision only: cancelled and expired cases do not announce it)"
+        ),
     }
 )

@@ -352,8 +352,8 @@ def fire_event(
         )
     if outcome.portal_token:
         # The candidate's new link (the invitation, or a notice): shown once, in this
-        # answer only, never put in a URL or stored in clear. The invitation is also
-        # e-mailed (sealed in its outbox job); notices are not e-mailed yet.
+        # answer only, never put in a URL or stored in clear. The e-mail carries it too
+        # (sealed in its outbox job).
         url = f"{ctx.settings.public_url}/portal/{outcome.portal_token}"
         return _case_page(
             request, db, ctx, actor, case_id, notice=DONE[chosen], portal_link=(chosen, url)
@@ -375,8 +375,9 @@ def resend_notice(
     url = f"{ctx.settings.public_url}/portal/{resent.token}"
     notice = "A new link to the notice was made; the earlier one no longer works."
     return _case_page(
-        request, db, ctx, actor, case_id, notice=notice, portal_link=("resend_notice", url)
-    )
+        request, db, ctx, actor, case_id, notice=notice,
+        portal_link=("resend_notice" if resent.emailed else "resend_notice_unmailed", url),
+    )  # fmt: skip
 
 
 @router.post("/cases/{case_id}/pii")

@@ -80,8 +80,8 @@ class NoticeLinkRead(BaseModel):
     notice_url: str = Field(description="The candidate's new link; send it to them.")
     expires_at: datetime
     emailed: bool = Field(
-        description="Whether an e-mail with the link was queued. False today: notices are "
-        "not e-mailed yet, so send the link yourself."
+        description="Whether an e-mail with the new link was queued for the candidate; when "
+        "false, send the link yourself."
     )
 
 

@@ -197,9 +197,17 @@ def _record_dispute(step: Step) -> None:
     step.ctx.vault.add_document(
         step.session, step.case.id, DocumentKind.DISPUTE, body.model_dump(mode="json")
     )
+    # The candidate is told it arrived (never what it says); one per dispute.
+    mailings.queue_dispute_received(
+        step.session,
+        step.ctx,
+        case_id=step.case.id,
+        version=step.case.version,
+        now=step.decision.at,
+    )
 
 
-def _notice(kind: DocumentKind) -> Handler:
+def _notice(kind: DocumentKind, template: str) -> Handler:
     def issue(step: Step) -> str:
         """Store the notice (sealed), give the candidate a link to it, log the dissemination."""
         session, case, decision = step.session, step.case, step.decision
@@ -216,16 +224,32 @@ def _notice(kind: DocumentKind) -> Handler:
             now=decision.at,
         )
         lifetime = (decision.adverse_deadline or decision.at) - decision.at
-        _, token = links.issue(
+        link, token = links.issue(
             session,
             case_id=case.id,
             purpose=LinkPurpose.NOTICE,
             now=decision.at,
             lifetime=max(lifetime, NOTICE_LINK_LIFETIME),
         )
+        # The e-mail carries the link the page shows; its token is sealed in the job row.
+        mailings.queue_notice(
+            session,
+            step.ctx,
+            case_id=case.id,
+            template=template,
+            link_id=link.id,
+            token=token,
+            now=decision.at,
+        )
         return token
 
     return issue
+
+
+def _announce_completion(step: Step) -> None:
+    mailings.queue_check_complete(
+        step.session, step.ctx, case_id=step.case.id, now=step.decision.at
+    )
 
 
 def _revoke_portal_links(step: Step) -> None:
@@ -242,12 +266,15 @@ HANDLERS: Final[Mapping[Effect, Handler]] = MappingProxyType(
         Effect.STORE_REPORT: _store_report,
         Effect.RECORD_ASSIGNMENT: _record_assignment,
         Effect.RECORD_ASSESSMENT: _record_assessment,
-        Effect.ISSUE_PRE_ADVERSE_NOTICE: _notice(DocumentKind.PRE_ADVERSE_NOTICE),
+        Effect.ISSUE_PRE_ADVERSE_NOTICE: _notice(
+            DocumentKind.PRE_ADVERSE_NOTICE, mailings.PRE_ADVERSE_NOTICE
+        ),
         Effect.RECORD_DISPUTE: _record_dispute,
         Effect.REQUEST_REINVESTIGATION: _queue(JobKind.VENDOR_REINVESTIGATION, per_change=True),
-        Effect.ISSUE_FINAL_NOTICE: _notice(DocumentKind.FINAL_NOTICE),
+        Effect.ISSUE_FINAL_NOTICE: _notice(DocumentKind.FINAL_NOTICE, mailings.FINAL_NOTICE),
         Effect.CANCEL_VENDOR_ORDER: _queue(JobKind.VENDOR_CANCEL),
         Effect.REVOKE_PORTAL_LINKS: _revoke_portal_links,
+        Effect.ANNOUNCE_COMPLETION: _announce_completion,
     }
 )
 

@@ -18,22 +18,31 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any, Final
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bgcheck import audit, mail
 from bgcheck.cases import links
 from bgcheck.cases.context import CaseContext
-from bgcheck.models import Case, JobKind, OutboxJob, User, new_id
+from bgcheck.models import CandidateLink, Case, JobKind, LinkPurpose, OutboxJob, User, new_id
 from bgcheck.platform.errors import InvalidInput, NotFound
 from bgcheck.vault.store import Shredded
 from workflow import State
 
 INVITATION: Final = "invitation"
+REMINDER: Final = "invitation_reminder"
+PRE_ADVERSE_NOTICE: Final = "pre_adverse_notice"
+FINAL_NOTICE: Final = "final_notice"
+DISPUTE_RECEIVED: Final = "dispute_received"
+CHECK_COMPLETE: Final = "check_complete"
 SEALED_TABLE: Final = "outbox"
+
+# The two reminders of an unanswered invitation: at most one of each per link.
+UNANSWERED: Final = "unanswered"  # BGCHECK_REMINDER_AFTER_DAYS after the link was issued
+EXPIRING: Final = "expiring"  # BGCHECK_REMINDER_BEFORE_EXPIRY_DAYS before it expires
 
 
 def job_key(template: str, case_id: uuid.UUID, cause: str) -> str:
@@ -89,6 +98,132 @@ def queue_invitation(
         template=INVITATION,
         cause=str(link_id),
         carried={"token": token},
+        now=now,
+    )
+
+
+def queue_notice(
+    session: Session,
+    ctx: CaseContext,
+    *,
+    case_id: uuid.UUID,
+    template: str,
+    link_id: uuid.UUID,
+    token: str,
+    now: datetime,
+) -> bool:
+    """A pre-adverse or final notice's e-mail, one per notice link (the link is the cause)."""
+    if template not in (PRE_ADVERSE_NOTICE, FINAL_NOTICE):
+        raise ValueError(f"not a notice template: {template!r}")
+    return queue(
+        session,
+        ctx,
+        case_id=case_id,
+        template=template,
+        cause=str(link_id),
+        carried={"token": token},
+        now=now,
+    )
+
+
+def queue_dispute_received(
+    session: Session, ctx: CaseContext, *, case_id: uuid.UUID, version: int, now: datetime
+) -> bool:
+    """The confirmation of a dispute; a case may see several (one per notice), so the
+    cause is the case's version when the dispute arrived."""
+    return queue(
+        session,
+        ctx,
+        case_id=case_id,
+        template=DISPUTE_RECEIVED,
+        cause=f"v{version}",
+        carried={"received_at": now.isoformat()},
+        now=now,
+    )
+
+
+def queue_check_complete(
+    session: Session, ctx: CaseContext, *, case_id: uuid.UUID, now: datetime
+) -> bool:
+    """ "Your check is complete": once per case (a decided case stays decided)."""
+    return queue(
+        session,
+        ctx,
+        case_id=case_id,
+        template=CHECK_COMPLETE,
+        cause="decided",
+        carried={},
+        now=now,
+    )
+
+
+def reminder_due(
+    link: CandidateLink, settings_after: int, settings_before: int, now: datetime
+) -> str | None:
+    """Which reminder a live invitation link is due now, if any.
+
+    Once the "expiring" window is open only that one is due: a candidate never gets two
+    reminders at once when the link's lifetime is short.
+    """
+    if now >= link.expires_at:
+        return None
+    if settings_before and now >= link.expires_at - timedelta(days=settings_before):
+        return EXPIRING
+    if settings_after and now >= link.created_at + timedelta(days=settings_after):
+        return UNANSWERED
+    return None
+
+
+def queue_reminder(session: Session, ctx: CaseContext, case: Case, *, now: datetime) -> bool:
+    """Queue the reminder the case's invitation link is due, once per link and kind.
+
+    The reminder carries the invitation's own link: its token is copied from the
+    invitation's mail job (sealed there with the case's key, sealed again in the
+    reminder's job). A link whose invitation job is gone (purged, 30 days after it was
+    sent) or whose case was shredded gets no reminder.
+    """
+    if case.state is not State.AWAITING_CONSENT:
+        return False
+    settings = ctx.settings
+    link = session.exec(
+        select(CandidateLink).where(
+            CandidateLink.case_id == case.id,
+            CandidateLink.purpose == LinkPurpose.CONSENT,
+            col(CandidateLink.revoked_at).is_(None),
+            col(CandidateLink.used_at).is_(None),
+        )
+    ).first()
+    if link is None:
+        return False
+    kind = reminder_due(
+        link, settings.reminder_after_days, settings.reminder_before_expiry_days, now
+    )
+    if kind is None:
+        return False
+    cause = f"{link.id}:{kind}"
+    key = job_key(REMINDER, case.id, cause)
+    if session.exec(select(OutboxJob.id).where(OutboxJob.idempotency_key == key)).first():
+        return False
+    invitation = session.exec(
+        select(OutboxJob).where(
+            OutboxJob.idempotency_key == job_key(INVITATION, case.id, str(link.id))
+        )
+    ).first()
+    if invitation is None or invitation.sealed is None:
+        return False
+    try:
+        carried = ctx.vault.open_record(
+            session, case.id, SEALED_TABLE, str(invitation.id), invitation.sealed
+        )
+    except Shredded:
+        return False
+    return queue(
+        session,
+        ctx,
+        case_id=case.id,
+        template=REMINDER,
+        cause=cause,
+        carried={"token": str(carried["token"]), "kind": kind},
         now=now,
     )
 
@@ -159,16 +294,15 @@ Builder = Callable[
 ]
 
 
-def _invitation(
-    session: Session, ctx: CaseContext, case: Case, carried: Mapping[str, Any], now: datetime
-) -> tuple[str, str | None, dict[str, str]] | None:
-    if case.state is not State.AWAITING_CONSENT or case.invitation_expires_at is None:
-        return None  # consented, cancelled or expired since: the invitation is moot
-    token = str(carried["token"])
-    try:
-        links.resolve(session, token, now=now)
-    except NotFound:
-        return None  # replaced by a newer link (its own message) or expired
+def _when(moment: datetime) -> str:
+    return moment.strftime("%d %B %Y, %H:%M UTC")
+
+
+def _to_candidate(
+    session: Session, ctx: CaseContext, case: Case
+) -> tuple[str, str | None, dict[str, str]]:
+    """The candidate's address and name, and the fields every candidate e-mail has: who
+    writes, whom to greet, whom to contact (the HR user who created the case)."""
     contact = ctx.vault.contact(session, case.id)
     if not contact.email:
         raise mail.MailRejected("the candidate has no e-mail address")
@@ -176,15 +310,91 @@ def _invitation(
     context = {
         "org_name": ctx.settings.org_name,
         "candidate_name": contact.given_name or contact.full_name or "",
-        "portal_url": f"{ctx.settings.public_url.rstrip('/')}/portal/{token}",
-        "expires_at": case.invitation_expires_at.strftime("%d %B %Y, %H:%M UTC"),
         "contact_name": hr.display_name if hr else ctx.settings.org_name,
         "contact_email": hr.email if hr else ctx.settings.mail_sender,
     }
     return contact.email, contact.full_name, context
 
 
-BUILDERS: Final[Mapping[str, Builder]] = {INVITATION: _invitation}
+def _live_link(session: Session, token: str, now: datetime) -> CandidateLink | None:
+    try:
+        return links.resolve(session, token, now=now)
+    except NotFound:
+        return None  # replaced by a newer link (its own message), revoked or expired
+
+
+def _portal_url(ctx: CaseContext, token: str) -> str:
+    return f"{ctx.settings.public_url.rstrip('/')}/portal/{token}"
+
+
+def _invitation(
+    session: Session, ctx: CaseContext, case: Case, carried: Mapping[str, Any], now: datetime
+) -> tuple[str, str | None, dict[str, str]] | None:
+    """The invitation, and its reminders: only while the same link still waits for consent."""
+    if case.state is not State.AWAITING_CONSENT or case.invitation_expires_at is None:
+        return None  # consented, cancelled or expired since: the invitation is moot
+    token = str(carried["token"])
+    if _live_link(session, token, now) is None:
+        return None
+    to, to_name, context = _to_candidate(session, ctx, case)
+    context |= {
+        "portal_url": _portal_url(ctx, token),
+        "expires_at": _when(case.invitation_expires_at),
+    }
+    return to, to_name, context
+
+
+def _notice(
+    session: Session, ctx: CaseContext, case: Case, carried: Mapping[str, Any], now: datetime
+) -> tuple[str, str | None, dict[str, str]] | None:
+    """A notice's e-mail, while its link is live (a final notice replaces the pre-adverse
+    one's link, and the pre-adverse e-mail is moot once the case left that state)."""
+    template = str(carried["template"])
+    wanted = State.PRE_ADVERSE_NOTICE if template == PRE_ADVERSE_NOTICE else State.NOT_CLEARED
+    if case.state is not wanted:
+        return None
+    token = str(carried["token"])
+    link = _live_link(session, token, now)
+    if link is None:
+        return None
+    to, to_name, context = _to_candidate(session, ctx, case)
+    context |= {"portal_url": _portal_url(ctx, token), "readable_until": _when(link.expires_at)}
+    if template == PRE_ADVERSE_NOTICE:
+        if case.adverse_deadline is None:
+            return None
+        context["deadline"] = _when(case.adverse_deadline)
+    return to, to_name, context
+
+
+def _dispute_received(
+    session: Session, ctx: CaseContext, case: Case, carried: Mapping[str, Any], now: datetime
+) -> tuple[str, str | None, dict[str, str]] | None:
+    to, to_name, context = _to_candidate(session, ctx, case)
+    context["received_at"] = _when(datetime.fromisoformat(str(carried["received_at"])))
+    return to, to_name, context
+
+
+def _check_complete(
+    session: Session, ctx: CaseContext, case: Case, carried: Mapping[str, Any], now: datetime
+) -> tuple[str, str | None, dict[str, str]] | None:
+    if case.state not in DECIDED:
+        return None
+    return _to_candidate(session, ctx, case)
+
+
+# The final states that announce completion; cancelled and expired cases never ran (or
+# never finished) a check, so "your check is complete" would not be true.
+DECIDED: Final = frozenset({State.CLEARED, State.NOT_CLEARED})
+
+
+BUILDERS: Final[Mapping[str, Builder]] = {
+    INVITATION: _invitation,
+    REMINDER: _invitation,
+    PRE_ADVERSE_NOTICE: _notice,
+    FINAL_NOTICE: _notice,
+    DISPUTE_RECEIVED: _dispute_received,
+    CHECK_COMPLETE: _check_complete,
+}
 
 
 def record_sent(

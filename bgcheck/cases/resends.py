@@ -8,9 +8,9 @@ the notice the candidate has now (the pre-adverse notice while the case waits in
 ``pre_adverse_notice``, the final notice once it is ``not_cleared``); ``links.issue``
 revokes the previous one. Recorded as ``case.notice_link_reissued``.
 
-Notice e-mails are not built yet (docs/notifications.md): the new link is returned to be
-shown to the person who asked, and ``emailed`` says False. When ``bgcheck.cases.mailings``
-can queue a notice, ``resend_notice`` queues it where it sets ``emailed``.
+The new link is e-mailed to the candidate (``mailings.queue_notice``: one message per
+link, so each resend is a message of its own) and also returned, to be shown once to the
+person who asked.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Final
 from sqlmodel import Session
 
 from bgcheck import audit, policy
-from bgcheck.cases import links
+from bgcheck.cases import links, mailings
 from bgcheck.cases.context import CaseContext
 from bgcheck.cases.service import get_visible
 from bgcheck.identity.actors import Actor
@@ -35,6 +35,10 @@ from workflow import State
 NOTICE_IN: Final = {
     State.PRE_ADVERSE_NOTICE: DocumentKind.PRE_ADVERSE_NOTICE,
     State.NOT_CLEARED: DocumentKind.FINAL_NOTICE,  # reached only by finalize_adverse
+}
+TEMPLATE: Final = {
+    DocumentKind.PRE_ADVERSE_NOTICE: mailings.PRE_ADVERSE_NOTICE,
+    DocumentKind.FINAL_NOTICE: mailings.FINAL_NOTICE,
 }
 # As when first issued (``effects.NOTICE_LINK_LIFETIME``): readable at least 60 days (the
 # final notice promises a free copy of the report within 60 days), and until the
@@ -73,9 +77,10 @@ def resend_notice(
     link, token = links.issue(
         session, case_id=case.id, purpose=LinkPurpose.NOTICE, now=now, lifetime=until - now
     )
-    # Notices are not e-mailed yet (bgcheck.cases.mailings has no notice template): the
-    # link goes back to the person who asked. Queue the e-mail here once one exists.
-    emailed = False
+    emailed = mailings.queue_notice(
+        session, ctx, case_id=case.id, template=TEMPLATE[notice], link_id=link.id,
+        token=token, now=now,
+    )  # fmt: skip
     audit.record(
         session,
         actor.audit_actor,

@@ -109,6 +109,9 @@ class Settings(BaseSettings):
     )
 
     consent_ttl_days: int = Field(default=14, ge=1, le=365)
+    # Reminders of an unanswered invitation (docs/notifications.md); 0 turns one off.
+    reminder_after_days: int = Field(default=3, ge=0, le=365)
+    reminder_before_expiry_days: int = Field(default=1, ge=0, le=365)
     # The legal floors below are the product's, not a setting's (docs/security.md): a
     # waiting period under FCRA_MIN_WAIT_BUSINESS_DAYS needs test mode, which is refused
     # outside an embedded (SQLite) installation.

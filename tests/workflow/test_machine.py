@@ -135,7 +135,7 @@ def test_a_case_goes_from_request_to_cleared() -> None:
     assert claimed.assignee == "reviewer-a"
     cleared = driver.ok(Event.CLEAR, "reviewer_a")
     assert driver.case.state is State.CLEARED
-    assert cleared.effects == (Effect.CLOSE_CASE,)
+    assert cleared.effects == (Effect.CLOSE_CASE, Effect.ANNOUNCE_COMPLETION)
     assert allowed_events(driver.case, ACTORS["manager_a"], driver.now, rules=RULES) == []
 
 
@@ -162,7 +162,11 @@ def test_adverse_action_waits_five_business_days_past_thanksgiving() -> None:
     late = driver.refused(Event.DISPUTE, "candidate")
     assert late.reason == "the dispute period ended 2026-12-03T15:00:00Z"
     final = driver.ok(Event.FINALIZE_ADVERSE, "reviewer_a")
-    assert final.effects == (Effect.ISSUE_FINAL_NOTICE, Effect.CLOSE_CASE)
+    assert final.effects == (
+        Effect.ISSUE_FINAL_NOTICE,
+        Effect.CLOSE_CASE,
+        Effect.ANNOUNCE_COMPLETION,
+    )
     assert driver.case.state is State.NOT_CLEARED
 
 

@@ -63,15 +63,18 @@ def test_a_reviewer_sends_the_pre_adverse_notice_again_from_the_page(office: Off
     assert answer.status_code == 200, answer.text
     (new,) = LINK.findall(answer.text)
     assert "A new link to the notice" in answer.text
-    assert "does not e-mail notices yet" in answer.text  # never says "sent"
+    assert "An e-mail with the new link is queued" in answer.text  # queued, not "sent"
     assert new != old
     assert portal_status(office, old) == 404
     assert portal_status(office, new) == 200
     assert "dispute" in office.anonymous().get(f"/portal/{new}").text.lower()
     (data,) = audit_data(office, case_id, "case.notice_link_reissued")
     assert data["notice"] == "pre_adverse_notice"
-    assert data["emailed"] is False
+    assert data["emailed"] is True
     assert office.state(case_id).value == "pre_adverse_notice"  # the case did not move
+    deliver(office)
+    links = mailed_links(office)
+    assert new in links  # the candidate gets the new link by e-mail
 
 
 def test_a_manager_sends_the_final_notice_again_through_the_api(office: Office) -> None:
@@ -82,7 +85,7 @@ def test_a_manager_sends_the_final_notice_again_through_the_api(office: Office) 
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert body["notice"] == "final_notice"
-    assert body["emailed"] is False
+    assert body["emailed"] is True
     new = body["notice_url"].rsplit("/portal/", 1)[1]
     assert portal_status(office, old) == 404
     assert portal_status(office, new) == 200

@@ -14,7 +14,18 @@ from bgcheck.mail.transport import MaildirTransport
 
 NOW = datetime(2026, 12, 6, 9, 30, tzinfo=UTC)
 HOSTILE = '<script>alert("x")</script> & {{ 7*7 }} \' " 123-45-6789 1990-04-01'
-FIELDS = ("org_name", "candidate_name", "portal_url", "expires_at", "contact_name", "contact_email")
+# Every field a candidate template may use (each template uses some of them).
+FIELDS = (
+    "org_name",
+    "candidate_name",
+    "portal_url",
+    "expires_at",
+    "contact_name",
+    "contact_email",
+    "deadline",
+    "readable_until",
+    "received_at",
+)
 
 
 def invitation(**changes: str) -> mail.Rendered:
@@ -92,6 +103,30 @@ def test_hostile_values_in_every_field_are_escaped_in_html(template: str) -> Non
     assert "49" not in rendered.text + rendered.html  # a template is never evaluated twice
     assert "\n" not in rendered.subject
     assert "\r" not in rendered.subject
+
+
+@pytest.mark.parametrize("template", sorted(mailings.BUILDERS))
+def test_every_template_has_three_parts_and_a_neutral_subject(template: str) -> None:
+    rendered = mail.render(template, dict.fromkeys(FIELDS, "x"))
+    assert rendered.subject
+    assert rendered.text.strip()
+    assert rendered.html.strip()
+    words = (rendered.subject + rendered.text + rendered.html).lower()
+    # Neutral wording: no outcome, no finding, nothing about what the report holds.
+    for word in (
+        "adverse",
+        "cleared",
+        "not cleared",
+        "offense",
+        "conviction",
+        "criminal",
+        "result",
+        "denied",
+        "rejected",
+        "passed",
+        "failed",
+    ):
+        assert word not in words, (template, word)
 
 
 def test_the_template_version_is_a_digest_of_its_files() -> None:
