@@ -31,8 +31,8 @@ from api.pages.web import (
 )
 from api.versions import parse_version
 from bgcheck import policy
+from bgcheck.cases import links, reports, resends
 from bgcheck.cases import queries as case_queries
-from bgcheck.cases import reports, resends
 from bgcheck.cases import service as case_service
 from bgcheck.cases import views as case_views
 from bgcheck.cases.context import CaseContext
@@ -354,7 +354,7 @@ def fire_event(
         # The candidate's new link (the invitation, or a notice): shown once, in this
         # answer only, never put in a URL or stored in clear. The e-mail carries it too
         # (sealed in its outbox job).
-        url = f"{ctx.settings.public_url}/portal/{outcome.portal_token}"
+        url = links.portal_url(ctx.settings, outcome.portal_token)
         return _case_page(
             request, db, ctx, actor, case_id, notice=DONE[chosen], portal_link=(chosen, url)
         )
@@ -372,7 +372,7 @@ def resend_notice(
 ) -> Response:
     """A new link to the candidate's notice (``bgcheck.cases.resends``), shown once here."""
     resent = resends.resend_notice(db, ctx, actor, case_id=case_id, now=utcnow())
-    url = f"{ctx.settings.public_url}/portal/{resent.token}"
+    url = links.portal_url(ctx.settings, resent.token)
     notice = "A new link to the notice was made; the earlier one no longer works."
     return _case_page(
         request, db, ctx, actor, case_id, notice=notice,

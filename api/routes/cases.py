@@ -35,7 +35,7 @@ from api.schemas.cases import (
 from api.schemas.times import IsoTime
 from api.versions import etag, parse_if_match
 from bgcheck import policy
-from bgcheck.cases import idempotency, reports, resends
+from bgcheck.cases import idempotency, links, reports, resends
 from bgcheck.cases import search as search_service
 from bgcheck.cases import service as case_service
 from bgcheck.cases import views as case_views
@@ -257,12 +257,12 @@ def fire_event(
             expected_version=expected_version,
             now=now,
         )
-        links: dict[str, str] = {}
+        new_links: dict[str, str] = {}
         if outcome.portal_token:
-            url = f"{ctx.settings.public_url}/portal/{outcome.portal_token}"
-            links["invitation_url" if event is Event.INVITE else "notice_url"] = url
+            url = links.portal_url(ctx.settings, outcome.portal_token)
+            new_links["invitation_url" if event is Event.INVITE else "notice_url"] = url
         seen = case_views.page(db, ctx, actor, [outcome.case], now)[0]
-        result = EventResult.of(seen, **links)
+        result = EventResult.of(seen, **new_links)
         return result, {"ETag": etag(outcome.case)}
 
     return once(db, ctx, actor, request, idempotency_key, body, 200, fire)
@@ -279,7 +279,7 @@ def resend_notice(
     return NoticeLinkRead(
         case_id=resent.case.id,
         notice=resent.notice.value,
-        notice_url=f"{ctx.settings.public_url}/portal/{resent.token}",
+        notice_url=links.portal_url(ctx.settings, resent.token),
         expires_at=resent.expires_at,
         emailed=resent.emailed,
     )

@@ -81,9 +81,10 @@ def _issue_invitation(step: Step) -> str | None:
         lifetime=expires - now,
     )
     # The e-mail carries the same link HR sees; its token is sealed in the job row.
-    mailings.queue_invitation(
-        step.session, step.ctx, case_id=step.case.id, link_id=link.id, token=token, now=now
-    )
+    mailings.queue_link(
+        step.session, step.ctx, case_id=step.case.id, template=mailings.INVITATION,
+        link_id=link.id, token=token, now=now,
+    )  # fmt: skip
     return token
 
 
@@ -232,7 +233,7 @@ def _notice(kind: DocumentKind, template: str) -> Handler:
             lifetime=max(lifetime, NOTICE_LINK_LIFETIME),
         )
         # The e-mail carries the link the page shows; its token is sealed in the job row.
-        mailings.queue_notice(
+        mailings.queue_link(
             session,
             step.ctx,
             case_id=case.id,

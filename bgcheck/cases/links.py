@@ -17,8 +17,14 @@ from sqlmodel import Session, col, select
 from bgcheck.identity.link_tokens import new_token, token_hash, well_formed
 from bgcheck.models import CandidateLink, LinkPurpose
 from bgcheck.platform.errors import NotFound
+from bgcheck.platform.settings import Settings
 
 INVALID: Final = "this link is invalid, was replaced by a newer one, or has expired"
+
+
+def portal_url(settings: Settings, token: str) -> str:
+    """The address a candidate opens: the same in the e-mail, on the page and in the API."""
+    return f"{settings.public_url.rstrip('/')}/portal/{token}"
 
 
 def issue(

@@ -39,6 +39,7 @@ FINAL_NOTICE: Final = "final_notice"
 DISPUTE_RECEIVED: Final = "dispute_received"
 CHECK_COMPLETE: Final = "check_complete"
 SEALED_TABLE: Final = "outbox"
+LINK_TEMPLATES: Final = frozenset({INVITATION, PRE_ADVERSE_NOTICE, FINAL_NOTICE})
 
 # The two reminders of an unanswered invitation: at most one of each per link.
 UNANSWERED: Final = "unanswered"  # BGCHECK_REMINDER_AFTER_DAYS after the link was issued
@@ -61,7 +62,7 @@ def queue(
 ) -> bool:
     """Queue one message for this cause, unless it is queued already; True if queued."""
     key = job_key(template, case_id, cause)
-    if session.exec(select(OutboxJob.id).where(OutboxJob.idempotency_key == key)).first():
+    if _queued(session, key):
         return False
     job_id = new_id()
     sealed = ctx.vault.seal_record(
@@ -81,28 +82,14 @@ def queue(
     return True
 
 
-def queue_invitation(
-    session: Session,
-    ctx: CaseContext,
-    *,
-    case_id: uuid.UUID,
-    link_id: uuid.UUID,
-    token: str,
-    now: datetime,
-) -> bool:
-    """The candidate's invitation, one per link issued (the link is the cause)."""
-    return queue(
-        session,
-        ctx,
-        case_id=case_id,
-        template=INVITATION,
-        cause=str(link_id),
-        carried={"token": token},
-        now=now,
+def _queued(session: Session, key: str) -> bool:
+    return (
+        session.exec(select(OutboxJob.id).where(OutboxJob.idempotency_key == key)).first()
+        is not None
     )
 
 
-def queue_notice(
+def queue_link(
     session: Session,
     ctx: CaseContext,
     *,
@@ -112,9 +99,10 @@ def queue_notice(
     token: str,
     now: datetime,
 ) -> bool:
-    """A pre-adverse or final notice's e-mail, one per notice link (the link is the cause)."""
-    if template not in (PRE_ADVERSE_NOTICE, FINAL_NOTICE):
-        raise ValueError(f"not a notice template: {template!r}")
+    """A message carrying a candidate's link (the invitation, a notice): one per link
+    issued, the link being the cause."""
+    if template not in LINK_TEMPLATES:
+        raise ValueError(f"not a template that carries a link: {template!r}")
     return queue(
         session,
         ctx,
@@ -201,9 +189,8 @@ def queue_reminder(session: Session, ctx: CaseContext, case: Case, *, now: datet
     if kind is None:
         return False
     cause = f"{link.id}:{kind}"
-    key = job_key(REMINDER, case.id, cause)
-    if session.exec(select(OutboxJob.id).where(OutboxJob.idempotency_key == key)).first():
-        return False
+    if _queued(session, job_key(REMINDER, case.id, cause)):
+        return False  # checked before opening the invitation's sealed token
     invitation = session.exec(
         select(OutboxJob).where(
             OutboxJob.idempotency_key == job_key(INVITATION, case.id, str(link.id))
@@ -323,10 +310,6 @@ def _live_link(session: Session, token: str, now: datetime) -> CandidateLink | N
         return None  # replaced by a newer link (its own message), revoked or expired
 
 
-def _portal_url(ctx: CaseContext, token: str) -> str:
-    return f"{ctx.settings.public_url.rstrip('/')}/portal/{token}"
-
-
 def _invitation(
     session: Session, ctx: CaseContext, case: Case, carried: Mapping[str, Any], now: datetime
 ) -> tuple[str, str | None, dict[str, str]] | None:
@@ -338,7 +321,7 @@ def _invitation(
         return None
     to, to_name, context = _to_candidate(session, ctx, case)
     context |= {
-        "portal_url": _portal_url(ctx, token),
+        "portal_url": links.portal_url(ctx.settings, token),
         "expires_at": _when(case.invitation_expires_at),
     }
     return to, to_name, context
@@ -358,7 +341,10 @@ def _notice(
     if link is None:
         return None
     to, to_name, context = _to_candidate(session, ctx, case)
-    context |= {"portal_url": _portal_url(ctx, token), "readable_until": _when(link.expires_at)}
+    context |= {
+        "portal_url": links.portal_url(ctx.settings, token),
+        "readable_until": _when(link.expires_at),
+    }
     if template == PRE_ADVERSE_NOTICE:
         if case.adverse_deadline is None:
             return None

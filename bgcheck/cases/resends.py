@@ -8,7 +8,7 @@ the notice the candidate has now (the pre-adverse notice while the case waits in
 ``pre_adverse_notice``, the final notice once it is ``not_cleared``); ``links.issue``
 revokes the previous one. Recorded as ``case.notice_link_reissued``.
 
-The new link is e-mailed to the candidate (``mailings.queue_notice``: one message per
+The new link is e-mailed to the candidate (``mailings.queue_link``: one message per
 link, so each resend is a message of its own) and also returned, to be shown once to the
 person who asked.
 """
@@ -77,7 +77,7 @@ def resend_notice(
     link, token = links.issue(
         session, case_id=case.id, purpose=LinkPurpose.NOTICE, now=now, lifetime=until - now
     )
-    emailed = mailings.queue_notice(
+    emailed = mailings.queue_link(
         session, ctx, case_id=case.id, template=TEMPLATE[notice], link_id=link.id,
         token=token, now=now,
     )  # fmt: skip

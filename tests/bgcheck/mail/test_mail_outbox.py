@@ -208,9 +208,10 @@ def test_the_same_cause_queued_twice_is_sent_once(fresh_engine, tmp_path, smtp) 
     with session_scope(engine) as session:
         (job,) = session.exec(select(OutboxJob).where(OutboxJob.kind == JobKind.MAIL)).all()
         link_id = job.idempotency_key.rsplit(":", 1)[1]
-        again = mailings.queue_invitation(
-            session, ctx, case_id=case_id, link_id=uuid.UUID(link_id), token=token, now=utcnow()
-        )
+        again = mailings.queue_link(
+            session, ctx, case_id=case_id, template=mailings.INVITATION,
+            link_id=uuid.UUID(link_id), token=token, now=utcnow(),
+        )  # fmt: skip
     assert again is False
     process_due(engine, desk)
     make_due(engine)
